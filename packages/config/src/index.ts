@@ -1,0 +1,127 @@
+import { TraceLedgerError } from '@traceledger/core';
+
+/** Every setting of traceledger, parsed once at start-up from the environment. */
+export interface Config {
+  /** Postgres connection string. */
+  databaseUrl: string;
+  /** Kafka bootstrap brokers (host:port). */
+  kafkaBrokers: readonly string[];
+  kafkaTopic: string;
+  /** Where undecodable or contract-breaking records go, with the reason. */
+  kafkaDeadLetterTopic: string;
+  kafkaConsumerGroup: string;
+  /** Partitions given to the topics when traceledger creates them. */
+  kafkaTopicPartitions: number;
+  ingestPort: number;
+  queryPort: number;
+  /** Address the HTTP services bind to. */
+  host: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Largest request body ingest accepts, in bytes. */
+  maxBodyBytes: number;
+  /** Most events in one batch request. */
+  maxBatchEvents: number;
+  /** Seconds a client should wait before retrying when Kafka cannot take events. */
+  retryAfterSeconds: number;
+  /** Apply migrations when a service starts (dev convenience). */
+  migrateOnStart: boolean;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Thrown when a variable has a value the service cannot use; names the variable. */
+export class ConfigError extends TraceLedgerError {
+  constructor(message: string) {
+    super('TL_CONFIG_INVALID', message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Reads and validates the configuration from `env` (default: process.env) and returns it frozen.
+ * Throws ConfigError naming the first variable with a bad value and what it expects.
+ */
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const topic = str(env, 'KAFKA_TOPIC', 'trace-events', /^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name ([A-Za-z0-9._-], at most 249 characters)');
+  const config: Config = {
+    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/traceledger'),
+    kafkaBrokers: brokers(env, 'KAFKA_BROKERS', '127.0.0.1:9092'),
+    kafkaTopic: topic,
+    kafkaDeadLetterTopic: str(env, 'KAFKA_DLQ_TOPIC', `${topic}.dlq`, /^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'),
+    kafkaConsumerGroup: str(env, 'KAFKA_CONSUMER_GROUP', 'traceledger-consumer', /^[A-Za-z0-9._-]{1,249}$/, 'a consumer group id'),
+    kafkaTopicPartitions: int(env, 'KAFKA_TOPIC_PARTITIONS', 3, 1, 1000),
+    ingestPort: int(env, 'INGEST_PORT', 4001, 0, 65535),
+    queryPort: int(env, 'QUERY_PORT', 4002, 0, 65535),
+    host: str(env, 'HOST', '127.0.0.1', /^\S+$/, 'an address to bind to'),
+    logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1024, 64 * 1_048_576),
+    maxBatchEvents: int(env, 'MAX_BATCH_EVENTS', 10_000, 1, 100_000),
+    retryAfterSeconds: int(env, 'RETRY_AFTER_SECONDS', 5, 1, 3600),
+    migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
+  };
+  return Object.freeze(config);
+}
+
+function raw(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function str(env: Env, name: string, fallback: string, re: RegExp, expected: string): string {
+  const v = raw(env, name) ?? fallback;
+  if (!re.test(v)) throw new ConfigError(`${name}=${JSON.stringify(v)} is invalid: expected ${expected}`);
+  return v;
+}
+
+function url(env: Env, name: string, fallback: string): string {
+  const v = raw(env, name) ?? fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(v);
+  } catch {
+    throw new ConfigError(`${name} is not a URL: expected postgres://user@host:port/database`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new ConfigError(`${name} must start with postgres:// or postgresql://, got ${parsed.protocol}//`);
+  }
+  return v;
+}
+
+function brokers(env: Env, name: string, fallback: string): string[] {
+  const v = raw(env, name) ?? fallback;
+  const list = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const b of list) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(b) || Number(b.split(':').pop()) > 65535) {
+      throw new ConfigError(`${name}=${JSON.stringify(v)} is invalid: expected host:port[,host:port...], "${b}" is not`);
+    }
+  }
+  if (list.length === 0) throw new ConfigError(`${name} is empty: expected host:port[,host:port...]`);
+  return list;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const v = raw(env, name);
+  if (v === undefined) return fallback;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new ConfigError(`${name}=${JSON.stringify(v)} is invalid: expected a whole number from ${min} to ${max}`);
+  }
+  return Number(v);
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const v = raw(env, name);
+  if (v === undefined) return fallback;
+  if (['1', 'true', 'yes'].includes(v.toLowerCase())) return true;
+  if (['0', 'false', 'no'].includes(v.toLowerCase())) return false;
+  throw new ConfigError(`${name}=${JSON.stringify(v)} is invalid: expected true or false`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const v = raw(env, name) ?? fallback;
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(`${name}=${JSON.stringify(v)} is invalid: expected one of ${allowed.join(', ')}`);
+  }
+  return v as T;
+}

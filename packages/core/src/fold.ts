@@ -1,0 +1,189 @@
+import type { EndStatus, SessionStatus, TraceEvent } from './events.js';
+
+/**
+ * A session's folded state. States form a commutative monoid under `mergeStates`: merging the
+ * states of any partition of a set of distinct events, in any order, gives the same state as
+ * folding them all at once. The consumer relies on this to pre-aggregate a batch per session
+ * and merge it into the stored row with one upsert; the SQL in packages/db mirrors `mergeStates`.
+ */
+export interface SessionState {
+  tenantId: string;
+  sessionId: string;
+  /** Agent named by the earliest event (occurredAt, then eventId) that names one. */
+  agentId: string | null;
+  agentKey: EventKey | null;
+  /** Team named by the earliest event that names one. */
+  teamId: string | null;
+  teamKey: EventKey | null;
+  /** Earliest `session.started`; null when none was seen. */
+  startedAtMs: number | null;
+  /** Earliest event of any type: the session's time when no start event was seen. */
+  firstEventAtMs: number;
+  lastEventAtMs: number;
+  /** The deciding end event: latest occurredAt, ties broken by the greater eventId. */
+  end: { key: EventKey; status: EndStatus } | null;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  reasoningTokens: number;
+  costNanos: bigint;
+  /** Usage events that carried no cost and could not be priced. */
+  unpricedEvents: number;
+  toolCalls: number;
+  eventCount: number;
+}
+
+/** Orders events deterministically: occurredAt, then eventId. */
+export interface EventKey {
+  atMs: number;
+  eventId: string;
+}
+
+/**
+ * Negative when a sorts before b. Event ids compare by their UTF-8 bytes, as Postgres does
+ * with COLLATE "C", so the database breaks ties exactly as this function does.
+ */
+export function compareKeys(a: EventKey, b: EventKey): number {
+  if (a.atMs !== b.atMs) return a.atMs - b.atMs;
+  if (a.eventId === b.eventId) return 0;
+  return Buffer.compare(Buffer.from(a.eventId, 'utf8'), Buffer.from(b.eventId, 'utf8'));
+}
+
+/** The status a session row shows. */
+export function sessionStatus(state: SessionState): SessionStatus {
+  return state.end?.status ?? 'running';
+}
+
+/** The session's start: its earliest start event, else its earliest event. */
+export function sessionStartMs(state: SessionState): number {
+  return state.startedAtMs ?? state.firstEventAtMs;
+}
+
+/** The session's end (its deciding end event), or null while running. */
+export function sessionEndMs(state: SessionState): number | null {
+  return state.end?.key.atMs ?? null;
+}
+
+/** The stable key of a session across tenants. */
+export function sessionKey(tenantId: string, sessionId: string): string {
+  return `${tenantId}\u0000${sessionId}`;
+}
+
+/**
+ * The state of a session holding just this one event. `costNanos` is the event's priced cost
+ * (the producer's reported cost, or tokens times the price in force); null means unpriced.
+ * `event.voided` contributes nothing here: voids are applied by recomputing the session from
+ * its applied events (see `foldSession`).
+ */
+export function eventToState(event: TraceEvent, costNanos: bigint | null = event.costNanos): SessionState {
+  const key: EventKey = { atMs: event.occurredAtMs, eventId: event.eventId };
+  const isUsage = event.type === 'llm.usage';
+  return {
+    tenantId: event.tenantId,
+    sessionId: event.sessionId,
+    agentId: event.agentId,
+    agentKey: event.agentId === null ? null : key,
+    teamId: event.teamId,
+    teamKey: event.teamId === null ? null : key,
+    startedAtMs: event.type === 'session.started' ? event.occurredAtMs : null,
+    firstEventAtMs: event.occurredAtMs,
+    lastEventAtMs: event.occurredAtMs,
+    end: event.type === 'session.ended' && event.status !== null ? { key, status: event.status } : null,
+    inputTokens: isUsage ? event.inputTokens : 0,
+    outputTokens: isUsage ? event.outputTokens : 0,
+    cachedInputTokens: isUsage ? event.cachedInputTokens : 0,
+    reasoningTokens: isUsage ? event.reasoningTokens : 0,
+    costNanos: isUsage ? (costNanos ?? 0n) : 0n,
+    unpricedEvents: isUsage && costNanos === null ? 1 : 0,
+    toolCalls: event.type === 'tool.call' ? 1 : 0,
+    eventCount: 1,
+  };
+}
+
+/** Merges two states of the same session (associative and commutative). */
+export function mergeStates(a: SessionState, b: SessionState): SessionState {
+  const agentFromB = b.agentKey !== null && (a.agentKey === null || compareKeys(b.agentKey, a.agentKey) < 0);
+  const teamFromB = b.teamKey !== null && (a.teamKey === null || compareKeys(b.teamKey, a.teamKey) < 0);
+  const endFromB = b.end !== null && (a.end === null || compareKeys(b.end.key, a.end.key) > 0);
+  return {
+    tenantId: a.tenantId,
+    sessionId: a.sessionId,
+    agentId: agentFromB ? b.agentId : a.agentId,
+    agentKey: agentFromB ? b.agentKey : a.agentKey,
+    teamId: teamFromB ? b.teamId : a.teamId,
+    teamKey: teamFromB ? b.teamKey : a.teamKey,
+    startedAtMs: minNullable(a.startedAtMs, b.startedAtMs),
+    firstEventAtMs: Math.min(a.firstEventAtMs, b.firstEventAtMs),
+    lastEventAtMs: Math.max(a.lastEventAtMs, b.lastEventAtMs),
+    end: endFromB ? b.end : a.end,
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    cachedInputTokens: a.cachedInputTokens + b.cachedInputTokens,
+    reasoningTokens: a.reasoningTokens + b.reasoningTokens,
+    costNanos: a.costNanos + b.costNanos,
+    unpricedEvents: a.unpricedEvents + b.unpricedEvents,
+    toolCalls: a.toolCalls + b.toolCalls,
+    eventCount: a.eventCount + b.eventCount,
+  };
+}
+
+/**
+ * Keeps the first event of each (tenant, eventId): the event id is the idempotency key, so a
+ * redelivered event is dropped. Order of first appearance is preserved.
+ */
+export function dedupeEvents<T extends Pick<TraceEvent, 'tenantId' | 'eventId'>>(events: Iterable<T>): T[] {
+  const seen = new Set<string>();
+  const out: T[] = [];
+  for (const e of events) {
+    const k = `${e.tenantId}\u0000${e.eventId}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(e);
+  }
+  return out;
+}
+
+/**
+ * Pre-aggregates already-deduplicated, non-void events into one state per session, so a batch
+ * touches each session row once. `priceOf` gives each event's cost (null: unpriced).
+ */
+export function aggregateBySession(
+  events: Iterable<TraceEvent>,
+  priceOf: (event: TraceEvent) => bigint | null = (e) => e.costNanos,
+): Map<string, SessionState> {
+  const out = new Map<string, SessionState>();
+  for (const e of events) {
+    if (e.type === 'event.voided') continue;
+    const k = sessionKey(e.tenantId, e.sessionId);
+    const s = eventToState(e, priceOf(e));
+    const prev = out.get(k);
+    out.set(k, prev === undefined ? s : mergeStates(prev, s));
+  }
+  return out;
+}
+
+/**
+ * Folds all events of one session from scratch: duplicates dropped, voided events removed
+ * (a void counts only for an event of the same tenant and session), then merged.
+ * Returns null when nothing countable remains.
+ */
+export function foldSession(
+  events: Iterable<TraceEvent>,
+  priceOf: (event: TraceEvent) => bigint | null = (e) => e.costNanos,
+): SessionState | null {
+  const distinct = dedupeEvents(events);
+  const voided = new Set(distinct.filter((e) => e.type === 'event.voided').map((e) => e.voidsEventId));
+  let state: SessionState | null = null;
+  for (const e of distinct) {
+    if (e.type === 'event.voided' || voided.has(e.eventId)) continue;
+    const s = eventToState(e, priceOf(e));
+    state = state === null ? s : mergeStates(state, s);
+  }
+  return state;
+}
+
+function minNullable(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.min(a, b);
+}

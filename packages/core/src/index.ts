@@ -1,0 +1,19 @@
+export { TraceLedgerError, hasCode } from './errors.js';
+export { MONEY_SCALE, MAX_EVENT_NANOS, parseMoney, formatMoney, sumMoney, normaliseDecimalText } from './money.js';
+export type { Period, TimeRange } from './periods.js';
+export { PERIODS, isPeriod, resolvePeriod, parsePeriod, utcMonths, lastUtcDays } from './periods.js';
+export type { EventType, EndStatus, SessionStatus, TraceEvent } from './events.js';
+export { EVENT_TYPES, END_STATUSES, SESSION_STATUSES, DEFAULT_TENANT } from './events.js';
+export type { SessionState, EventKey } from './fold.js';
+export {
+  compareKeys,
+  sessionStatus,
+  sessionStartMs,
+  sessionEndMs,
+  sessionKey,
+  eventToState,
+  mergeStates,
+  dedupeEvents,
+  aggregateBySession,
+  foldSession,
+} from './fold.js';

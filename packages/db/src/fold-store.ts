@@ -1,0 +1,301 @@
+import type { Pool, PoolClient } from 'pg';
+import {
+  aggregateBySession,
+  dedupeEvents,
+  formatMoney,
+  foldSession,
+  parseMoney,
+  sessionKey,
+  type SessionState,
+  type TraceEvent,
+} from '@traceledger/core';
+
+/** An event to fold, with where it came from on the topic (kept for audits and replays). */
+export interface SourcedEvent {
+  event: TraceEvent;
+  partition?: number;
+  offset?: string;
+}
+
+/** What one `applyEvents` call did. */
+export interface ApplyResult {
+  /** Events folded for the first time. */
+  applied: number;
+  /** Events skipped because their (tenant, event id) was folded before or repeats in the batch. */
+  duplicates: number;
+  /** Session rows written. */
+  sessions: number;
+}
+
+/** The cost an event is billed at (reported cost, or a price); null: it cannot be priced. */
+export type PriceOf = (event: TraceEvent) => bigint | null;
+
+const reportedCost: PriceOf = (e) => e.costNanos;
+
+/**
+ * Folds a batch of events into `trace_sessions` in one transaction, exactly once per
+ * (tenant, event id): the event ids are recorded in `applied_events` by the same transaction
+ * that changes the rows, so a redelivery finds them and is a no-op. New events are
+ * pre-aggregated per session (pure fold) and merged with one upsert, so each row is touched
+ * once per batch whatever the batch size. Voids are applied by recomputing the sessions they
+ * touch from `applied_events`. The caller commits Kafka offsets only after this resolves.
+ */
+export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], priceOf: PriceOf = reportedCost): Promise<ApplyResult> {
+  if (batch.length === 0) return { applied: 0, duplicates: 0, sessions: 0 };
+  const distinct = dedupeEvents(batch.map((s) => ({ ...s, tenantId: s.event.tenantId, eventId: s.event.eventId })));
+  // A stable order (tenant, event id) so concurrent transactions lock rows in the same order.
+  distinct.sort((a, b) => cmp(a.tenantId, b.tenantId) || cmp(a.eventId, b.eventId));
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const fresh = await insertLedger(client, distinct, priceOf);
+    const voids = fresh.filter((e) => e.type === 'event.voided');
+    // Events that a void recorded earlier has already cancelled never count.
+    const alreadyVoided = await voidedBeforeArrival(client, fresh);
+    const countable = fresh.filter((e) => e.type !== 'event.voided' && !alreadyVoided.has(sessionKey(e.tenantId, e.eventId)));
+    const states = [...aggregateBySession(countable, priceOf).values()];
+    states.sort((a, b) => cmp(a.tenantId, b.tenantId) || cmp(a.sessionId, b.sessionId));
+    await upsertSessions(client, states);
+    const recomputed = voids.length > 0 ? await applyVoids(client, voids, priceOf) : 0;
+    await client.query('COMMIT');
+    return { applied: fresh.length, duplicates: batch.length - fresh.length, sessions: states.length + recomputed };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Records events in the ledger; returns the ones not seen before. */
+async function insertLedger(client: PoolClient, events: readonly (SourcedEvent & { eventId: string; tenantId: string })[], priceOf: PriceOf): Promise<TraceEvent[]> {
+  const rows = events.map(({ event: e, partition, offset }) => {
+    const priced = e.type === 'llm.usage' ? priceOf(e) : null;
+    return {
+      tenant_id: e.tenantId,
+      event_id: e.eventId,
+      session_id: e.sessionId,
+      type: e.type,
+      occurred_at: new Date(e.occurredAtMs).toISOString(),
+      agent_id: e.agentId,
+      team_id: e.teamId,
+      provider: e.provider,
+      model: e.model,
+      input_tokens: e.inputTokens,
+      output_tokens: e.outputTokens,
+      cached_input_tokens: e.cachedInputTokens,
+      reasoning_tokens: e.reasoningTokens,
+      reported_cost: e.costNanos === null ? null : formatMoney(e.costNanos),
+      cost: priced === null ? null : formatMoney(priced),
+      status: e.status,
+      voids_event_id: e.voidsEventId,
+      source_partition: partition ?? null,
+      source_offset: offset ?? null,
+    };
+  });
+  const { rows: inserted } = await client.query<{ tenant_id: string; event_id: string }>(
+    `INSERT INTO applied_events (tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model,
+        input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, status, voids_event_id,
+        source_partition, source_offset)
+     SELECT tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model,
+        input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, status, voids_event_id,
+        source_partition, source_offset
+     FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, session_id text, type text, occurred_at timestamptz,
+        agent_id text, team_id text, provider text, model text, input_tokens bigint, output_tokens bigint,
+        cached_input_tokens bigint, reasoning_tokens bigint, reported_cost numeric, cost numeric, status text,
+        voids_event_id text, source_partition integer, source_offset bigint)
+     ON CONFLICT (tenant_id, event_id) DO NOTHING
+     RETURNING tenant_id, event_id`,
+    [JSON.stringify(rows)],
+  );
+  const fresh = new Set(inserted.map((r) => sessionKey(r.tenant_id, r.event_id)));
+  return events.filter((s) => fresh.has(sessionKey(s.tenantId, s.eventId))).map((s) => s.event);
+}
+
+/** Of the fresh events, those a void already in the ledger cancels (same tenant and session). */
+async function voidedBeforeArrival(client: PoolClient, fresh: readonly TraceEvent[]): Promise<Set<string>> {
+  const candidates = fresh.filter((e) => e.type !== 'event.voided');
+  if (candidates.length === 0) return new Set();
+  const { rows } = await client.query<{ tenant_id: string; voids_event_id: string; event_id: string }>(
+    `WITH c AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, session_id text))
+     SELECT v.tenant_id, v.voids_event_id, min(v.event_id) AS event_id
+     FROM applied_events v JOIN c ON v.tenant_id = c.tenant_id AND v.voids_event_id = c.event_id AND v.session_id = c.session_id
+     WHERE v.type = 'event.voided'
+     GROUP BY v.tenant_id, v.voids_event_id`,
+    [JSON.stringify(candidates.map((e) => ({ tenant_id: e.tenantId, event_id: e.eventId, session_id: e.sessionId })))],
+  );
+  if (rows.length > 0) {
+    await client.query(
+      `UPDATE applied_events a SET voided_by = x.event_id
+       FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, voids_event_id text, event_id text)
+       WHERE a.tenant_id = x.tenant_id AND a.event_id = x.voids_event_id AND a.voided_by IS NULL`,
+      [JSON.stringify(rows)],
+    );
+  }
+  return new Set(rows.map((r) => sessionKey(r.tenant_id, r.voids_event_id)));
+}
+
+/** Merges pre-aggregated states into their rows; the SQL mirrors `mergeStates` in the fold. */
+export async function upsertSessions(client: PoolClient, states: readonly SessionState[]): Promise<void> {
+  if (states.length === 0) return;
+  await client.query(
+    `INSERT INTO trace_sessions AS t (tenant_id, session_id, agent_id, agent_key_at, agent_key_event, team_id, team_key_at,
+        team_key_event, started_event_at, first_event_at, last_event_at, ended_at, end_event_id, status, input_tokens,
+        output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, tool_calls, event_count)
+     SELECT tenant_id, session_id, agent_id, agent_key_at, agent_key_event, team_id, team_key_at, team_key_event,
+        started_event_at, first_event_at, last_event_at, ended_at, end_event_id, coalesce(status, 'running'),
+        input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, tool_calls, event_count
+     FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, session_id text, agent_id text, agent_key_at timestamptz,
+        agent_key_event text, team_id text, team_key_at timestamptz, team_key_event text, started_event_at timestamptz,
+        first_event_at timestamptz, last_event_at timestamptz, ended_at timestamptz, end_event_id text, status text,
+        input_tokens bigint, output_tokens bigint, cached_input_tokens bigint, reasoning_tokens bigint, cost numeric,
+        unpriced_events integer, tool_calls integer, event_count integer)
+     ON CONFLICT (tenant_id, session_id) DO UPDATE SET
+       agent_id = CASE WHEN ${earlier('agent')} THEN EXCLUDED.agent_id ELSE t.agent_id END,
+       agent_key_event = CASE WHEN ${earlier('agent')} THEN EXCLUDED.agent_key_event ELSE t.agent_key_event END,
+       agent_key_at = CASE WHEN ${earlier('agent')} THEN EXCLUDED.agent_key_at ELSE t.agent_key_at END,
+       team_id = CASE WHEN ${earlier('team')} THEN EXCLUDED.team_id ELSE t.team_id END,
+       team_key_event = CASE WHEN ${earlier('team')} THEN EXCLUDED.team_key_event ELSE t.team_key_event END,
+       team_key_at = CASE WHEN ${earlier('team')} THEN EXCLUDED.team_key_at ELSE t.team_key_at END,
+       started_event_at = least(t.started_event_at, EXCLUDED.started_event_at),
+       first_event_at = least(t.first_event_at, EXCLUDED.first_event_at),
+       last_event_at = greatest(t.last_event_at, EXCLUDED.last_event_at),
+       status = CASE WHEN ${laterEnd} THEN EXCLUDED.status ELSE t.status END,
+       end_event_id = CASE WHEN ${laterEnd} THEN EXCLUDED.end_event_id ELSE t.end_event_id END,
+       ended_at = CASE WHEN ${laterEnd} THEN EXCLUDED.ended_at ELSE t.ended_at END,
+       input_tokens = t.input_tokens + EXCLUDED.input_tokens,
+       output_tokens = t.output_tokens + EXCLUDED.output_tokens,
+       cached_input_tokens = t.cached_input_tokens + EXCLUDED.cached_input_tokens,
+       reasoning_tokens = t.reasoning_tokens + EXCLUDED.reasoning_tokens,
+       cost = t.cost + EXCLUDED.cost,
+       unpriced_events = t.unpriced_events + EXCLUDED.unpriced_events,
+       tool_calls = t.tool_calls + EXCLUDED.tool_calls,
+       event_count = t.event_count + EXCLUDED.event_count,
+       updated_at = now()`,
+    [JSON.stringify(states.map(stateToRow))],
+  );
+}
+
+// The SET list reads the old row (t) throughout, so each CASE sees the pre-update key.
+function earlier(prefix: 'agent' | 'team'): string {
+  const at = `${prefix}_key_at`;
+  const ev = `${prefix}_key_event`;
+  return `(EXCLUDED.${at} IS NOT NULL AND (t.${at} IS NULL OR (EXCLUDED.${at}, EXCLUDED.${ev}) < (t.${at}, t.${ev})))`;
+}
+const laterEnd = `(EXCLUDED.ended_at IS NOT NULL AND (t.ended_at IS NULL OR (EXCLUDED.ended_at, EXCLUDED.end_event_id) > (t.ended_at, t.end_event_id)))`;
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+function stateToRow(s: SessionState): Record<string, unknown> {
+  return {
+    tenant_id: s.tenantId,
+    session_id: s.sessionId,
+    agent_id: s.agentId,
+    agent_key_at: iso(s.agentKey?.atMs ?? null),
+    agent_key_event: s.agentKey?.eventId ?? null,
+    team_id: s.teamId,
+    team_key_at: iso(s.teamKey?.atMs ?? null),
+    team_key_event: s.teamKey?.eventId ?? null,
+    started_event_at: iso(s.startedAtMs),
+    first_event_at: iso(s.firstEventAtMs),
+    last_event_at: iso(s.lastEventAtMs),
+    ended_at: iso(s.end?.key.atMs ?? null),
+    end_event_id: s.end?.key.eventId ?? null,
+    status: s.end?.status ?? null,
+    input_tokens: s.inputTokens,
+    output_tokens: s.outputTokens,
+    cached_input_tokens: s.cachedInputTokens,
+    reasoning_tokens: s.reasoningTokens,
+    cost: formatMoney(s.costNanos),
+    unpriced_events: s.unpricedEvents,
+    tool_calls: s.toolCalls,
+    event_count: s.eventCount,
+  };
+}
+
+/**
+ * Applies fresh voids: marks each target (same tenant and session) voided, then recomputes
+ * every touched session from its remaining ledger events. A void whose target has not arrived
+ * yet stays in the ledger and cancels the target when it does (see voidedBeforeArrival).
+ * Returns the number of sessions recomputed.
+ */
+async function applyVoids(client: PoolClient, voids: readonly TraceEvent[], priceOf: PriceOf): Promise<number> {
+  const { rows: hit } = await client.query<{ tenant_id: string; session_id: string }>(
+    `UPDATE applied_events a SET voided_by = x.event_id
+     FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, session_id text, event_id text, voids_event_id text)
+     WHERE a.tenant_id = x.tenant_id AND a.event_id = x.voids_event_id AND a.session_id = x.session_id
+       AND a.type <> 'event.voided' AND a.voided_by IS NULL
+     RETURNING a.tenant_id, a.session_id`,
+    [JSON.stringify(voids.map((v) => ({ tenant_id: v.tenantId, session_id: v.sessionId, event_id: v.eventId, voids_event_id: v.voidsEventId })))],
+  );
+  const sessions = new Map(hit.map((r) => [sessionKey(r.tenant_id, r.session_id), r]));
+  for (const { tenant_id, session_id } of sessions.values()) {
+    await recomputeSession(client, tenant_id, session_id, priceOf);
+  }
+  return sessions.size;
+}
+
+/** Rewrites one session row from its applied, non-voided events (deleting it if none remain). */
+export async function recomputeSession(client: PoolClient, tenantId: string, sessionId: string, priceOf: PriceOf = reportedCost): Promise<void> {
+  const { rows } = await client.query<LedgerRow>(
+    `SELECT event_id, type, (extract(epoch FROM occurred_at) * 1000)::bigint::text AS occurred_ms, agent_id, team_id,
+            provider, model, input_tokens::text, output_tokens::text, cached_input_tokens::text, reasoning_tokens::text,
+            reported_cost::text, cost::text, status
+     FROM applied_events
+     WHERE tenant_id = $1 AND session_id = $2 AND type <> 'event.voided' AND voided_by IS NULL`,
+    [tenantId, sessionId],
+  );
+  const events = rows.map((r) => ledgerRowToEvent(tenantId, sessionId, r));
+  const ledgerCost = new Map(rows.map((r) => [r.event_id, r.cost === null ? null : parseMoney(r.cost)]));
+  const state = foldSession(events, (e) => (ledgerCost.has(e.eventId) ? (ledgerCost.get(e.eventId) ?? null) : priceOf(e)));
+  await client.query('DELETE FROM trace_sessions WHERE tenant_id = $1 AND session_id = $2', [tenantId, sessionId]);
+  if (state !== null) await upsertSessions(client, [state]);
+}
+
+interface LedgerRow {
+  event_id: string;
+  type: TraceEvent['type'];
+  occurred_ms: string;
+  agent_id: string | null;
+  team_id: string | null;
+  provider: string | null;
+  model: string | null;
+  input_tokens: string;
+  output_tokens: string;
+  cached_input_tokens: string;
+  reasoning_tokens: string;
+  reported_cost: string | null;
+  cost: string | null;
+  status: TraceEvent['status'];
+}
+
+function ledgerRowToEvent(tenantId: string, sessionId: string, r: LedgerRow): TraceEvent {
+  return {
+    eventId: r.event_id,
+    tenantId,
+    sessionId,
+    agentId: r.agent_id,
+    teamId: r.team_id,
+    type: r.type,
+    occurredAtMs: Number(r.occurred_ms),
+    provider: r.provider,
+    model: r.model,
+    inputTokens: Number(r.input_tokens),
+    outputTokens: Number(r.output_tokens),
+    cachedInputTokens: Number(r.cached_input_tokens),
+    reasoningTokens: Number(r.reasoning_tokens),
+    costNanos: r.reported_cost === null ? null : parseMoney(r.reported_cost),
+    status: r.status,
+    error: null,
+    toolName: null,
+    durationMs: null,
+    voidsEventId: null,
+    reason: null,
+  };
+}

@@ -1,0 +1,94 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { TraceLedgerError } from '@traceledger/core';
+
+/** The JSON body of every error a client sees. */
+export interface ErrorBody {
+  statusCode: number;
+  code: string;
+  error: string;
+  message: string;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** Fastify's own error codes, renamed to traceledger's and given a message a person can act on. */
+function fromFastify(err: FastifyError, prefix: string): { status: number; code: string; message: string } | null {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, code: `${prefix}_BODY_TOO_LARGE`, message: `request body is larger than the limit: ${err.message}` };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, code: `${prefix}_UNSUPPORTED_MEDIA_TYPE`, message: 'send the body as application/json' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, code: `${prefix}_EMPTY_BODY`, message: 'the request body is empty; send a JSON object' };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { status: 400, code: `${prefix}_BAD_JSON`, message: `the body is not valid JSON: ${err.message}` };
+    default:
+      break;
+  }
+  if (err.validation) {
+    return { status: 400, code: `${prefix}_BAD_REQUEST`, message: err.message };
+  }
+  if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) {
+    return { status: 400, code: `${prefix}_BAD_JSON`, message: `the body is not valid JSON: ${err.message}` };
+  }
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    return { status: err.statusCode, code: err.code ? `${prefix}_${err.code.replace(/^FST_ERR_/, '')}` : `${prefix}_BAD_REQUEST`, message: err.message };
+  }
+  return null;
+}
+
+/**
+ * One error handler for the HTTP services: coded JSON errors, 4xx logged at info and 5xx at
+ * error, and no internals leaked in a 5xx message. `prefix` is the service's code prefix
+ * (TL_INGEST, TL_QUERY).
+ */
+export function errorHandler(prefix: string) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    let status: number;
+    let code: string;
+    let message: string;
+    if (err instanceof TraceLedgerError && err.statusCode !== undefined) {
+      status = err.statusCode;
+      code = err.code;
+      message = err.message;
+    } else {
+      const mapped = fromFastify(err, prefix);
+      if (mapped) {
+        ({ status, code, message } = mapped);
+      } else {
+        status = 500;
+        code = `${prefix}_INTERNAL`;
+        message = 'internal error; it has been logged';
+      }
+    }
+    if (status >= 500) request.log.error({ err, code }, 'request failed');
+    else request.log.info({ code, message }, 'request rejected');
+    const body: ErrorBody = { statusCode: status, code, error: STATUS_TEXT[status] ?? 'Error', message };
+    void reply.status(status).send(body);
+  };
+}
+
+/** 404 in the same shape as every other error. */
+export function notFoundHandler(prefix: string) {
+  return (request: FastifyRequest, reply: FastifyReply): void => {
+    const body: ErrorBody = {
+      statusCode: 404,
+      code: `${prefix}_NOT_FOUND`,
+      error: 'Not Found',
+      message: `no route ${request.method} ${request.url.split('?')[0]}`,
+    };
+    void reply.status(404).send(body);
+  };
+}

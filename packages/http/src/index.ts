@@ -1,0 +1,3 @@
+export { errorHandler, notFoundHandler } from './errors.js';
+export type { ErrorBody } from './errors.js';
+export { Decimal, exactJsonStringify } from './exact-json.js';

@@ -1,0 +1,28 @@
+import { loadConfig } from '@traceledger/config';
+import { createPool, migrate } from '@traceledger/db';
+import { createLogger } from '@traceledger/logging';
+import { buildQueryApp } from './app.js';
+
+const config = loadConfig();
+const logger = createLogger({ service: 'query', level: config.logLevel });
+if (config.migrateOnStart) await migrate(config.databaseUrl);
+const pool = createPool(config.databaseUrl, { applicationName: 'traceledger-query' });
+const app = buildQueryApp({ pool, logger });
+app.addHook('onClose', async () => {
+  await pool.end();
+});
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    logger.info({ signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}
+
+await app.listen({ port: config.queryPort, host: config.host });
