@@ -10,6 +10,8 @@ export interface KafkaPort {
   /** Creates the topics that are missing (auto-creation is off on the broker). */
   ensureTopics(topics: readonly { topic: string; partitions: number }[]): Promise<void>;
   publisher(): Publisher;
+  /** Records of `topic` not yet committed by `groupId`, summed over partitions. */
+  consumerLag(groupId: string, topic: string): Promise<number>;
   consumer(options: { groupId: string; sessionTimeoutMs?: number }): BatchConsumer;
 }
 
@@ -92,6 +94,19 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
       } catch (err) {
         // A concurrent creator won the race: the topic exists, which is what we wanted.
         if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+      } finally {
+        await admin.disconnect();
+      }
+    },
+    async consumerLag(groupId, topic) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+        const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset === '-1' ? '0' : p.offset)]));
+        let lag = 0n;
+        for (const p of ends) lag += BigInt(p.high) - (done.get(p.partition) ?? 0n);
+        return Number(lag);
       } finally {
         await admin.disconnect();
       }

@@ -77,7 +77,7 @@ export function buildIngestApp(deps: IngestDeps, options: IngestOptions): Fastif
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: options.maxBodyBytes,
     // Type coercion would turn "12" into 12 and hide producer bugs; the contract checks types.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
   });
   app.setErrorHandler(errorHandler('TL_INGEST'));
   app.setNotFoundHandler(notFoundHandler('TL_INGEST'));

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, inject } from 'vitest';
+import pino from 'pino';
+import { createPool, dropDatabase, migrate, type Pool } from '@traceledger/db';
+import { createKafka, type KafkaPort } from '@traceledger/kafka';
+import type { Logger } from '@traceledger/logging';
+
+/** A short random suffix for names that must not collide between tests or runs. */
+export function uid(bytes = 5): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/** A silent logger for tests that do not read logs (set TEST_LOG_LEVEL=debug to see them). */
+export function testLogger(): Logger {
+  return pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+}
+
+/**
+ * Waits until `check` returns a value other than undefined/false, polling every `intervalMs`
+ * until `timeoutMs` has passed; then throws with the last error or value seen.
+ */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  { timeoutMs = 30_000, intervalMs = 100, what = 'condition' }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+}
+
+/** A fresh, migrated database of this test file's own, dropped after the file. */
+export async function createTestDatabase(): Promise<{ url: string; pool: Pool }> {
+  const admin = new URL(inject('adminDatabaseUrl'));
+  admin.pathname = `/tl_test_${uid()}`;
+  const url = admin.toString();
+  await migrate(url);
+  const pool = createPool(url, { max: 5, applicationName: 'traceledger-test' });
+  afterAll(async () => {
+    await pool.end();
+    await dropDatabase(url);
+  });
+  return { url, pool };
+}
+
+/** Kafka brokers of the test run, and topic names of this test file's own. */
+export async function createTestTopics(logger: Logger = testLogger()): Promise<{ brokers: string[]; kafka: KafkaPort; topic: string; deadLetterTopic: string; group: string }> {
+  const brokers = inject('kafkaBrokers');
+  const kafka = createKafka({ brokers, clientId: `tl-test-${uid()}`, logger });
+  const id = uid();
+  const topic = `tl-test-${id}`;
+  const deadLetterTopic = `${topic}.dlq`;
+  await kafka.ensureTopics([
+    { topic, partitions: 3 },
+    { topic: deadLetterTopic, partitions: 1 },
+  ]);
+  return { brokers, kafka, topic, deadLetterTopic, group: `tl-test-group-${id}` };
+}
