@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { normaliseDecimalText } from '@traceledger/core';
-import { sampleSessions, shuffled } from './helpers/events.js';
+import { sampleSessions, shuffled } from '../scripts/sample-events.js';
 import { rawNumber, startPipeline } from './helpers/pipeline.js';
 import { waitFor } from './helpers/world.js';
 

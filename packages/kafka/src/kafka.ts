@@ -39,6 +39,8 @@ export interface InRecord {
   key: Buffer | null;
   value: Buffer | null;
   timestamp: string;
+  /** Record headers as UTF-8 strings (a repeated header keeps its last value). */
+  headers: Record<string, string>;
 }
 
 export interface BatchContext {
@@ -207,6 +209,7 @@ class KafkajsBatchConsumer implements BatchConsumer {
           key: m.key,
           value: m.value,
           timestamp: m.timestamp,
+          headers: headersToStrings(m.headers),
         }));
         await handler(records, {
           topic: batch.topic,
@@ -230,6 +233,15 @@ class KafkajsBatchConsumer implements BatchConsumer {
     await this.consumer.stop();
     await this.consumer.disconnect();
   }
+}
+
+function headersToStrings(headers: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    const last = Array.isArray(v) ? v[v.length - 1] : v;
+    if (last !== undefined) out[k] = last.toString();
+  }
+  return out;
 }
 
 function pinoLogCreator(logger: Logger): logCreator {

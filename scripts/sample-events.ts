@@ -1,5 +1,6 @@
+/** Sample sessions for the demo and the tests, with their hand-computed totals. */
+import { randomBytes } from 'node:crypto';
 import { formatMoney, parseMoney } from '@traceledger/core';
-import { uid } from './world.js';
 
 /** A JSON event as a producer posts it to /v1/events. */
 export type JsonEvent = Record<string, unknown> & { event_id: string; session_id: string; type: string };
@@ -19,7 +20,7 @@ export interface SampleSessions {
 export function sampleSessions(count: number, options: { now?: number; withinMs?: number; seed?: string } = {}): SampleSessions {
   const now = options.now ?? Date.now();
   const within = options.withinMs ?? 3 * 86_400_000;
-  const run = options.seed ?? uid();
+  const run = options.seed ?? randomBytes(4).toString('hex');
   const agents = [`agent-${run}-a`, `agent-${run}-b`, `agent-${run}-c`];
   const teams = [`team-${run}-x`, `team-${run}-y`];
   const events: JsonEvent[] = [];
@@ -73,7 +74,7 @@ export function sampleSessions(count: number, options: { now?: number; withinMs?
   };
 }
 
-/** Fisher-Yates shuffle with Math.random (order must not matter to the fold). */
+/** Fisher-Yates shuffle (order must not matter to the fold). */
 export function shuffled<T>(items: readonly T[]): T[] {
   const a = [...items];
   for (let i = a.length - 1; i > 0; i--) {
