@@ -13,15 +13,24 @@ export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '
  */
 export async function migrate(databaseUrl: string, options: { createDatabase?: boolean } = {}): Promise<void> {
   if (options.createDatabase ?? true) await ensureDatabase(databaseUrl);
+  // Services started together would race to apply the same migration (two CREATE TABLEs, one
+  // fails); an advisory lock held on its own connection serialises them.
+  const lock = new pg.Client({ connectionString: databaseUrl });
+  await lock.connect();
   const connection = connect({ connectionString: databaseUrl, bigIntMode: 'bigint' });
   try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await applyMigrations({ connection, migrationsDirectory: MIGRATIONS_DIR });
   } catch (cause) {
     throw new TraceLedgerError('TL_DB_MIGRATION_FAILED', `migrations in ${MIGRATIONS_DIR} failed: ${String(cause)}`, { cause });
   } finally {
     await connection.dispose();
+    await lock.end();
   }
 }
+
+/** Advisory lock key of the migration step ("tl-migr" in ASCII). */
+const MIGRATION_LOCK_KEY = 32_765_348_251_004_274n.toString();
 
 /** Creates the database named in `databaseUrl` if it is missing. */
 export async function ensureDatabase(databaseUrl: string): Promise<void> {
