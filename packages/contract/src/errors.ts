@@ -15,7 +15,6 @@ export const EventErrorCode = {
   BadStatus: 'TL_EVENT_BAD_STATUS',
   BadDuration: 'TL_EVENT_BAD_DURATION',
   BadText: 'TL_EVENT_BAD_TEXT',
-  DuplicateInBatch: 'TL_EVENT_DUPLICATE_IN_BATCH',
 } as const;
 export type EventErrorCode = (typeof EventErrorCode)[keyof typeof EventErrorCode];
 

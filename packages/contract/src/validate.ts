@@ -125,7 +125,7 @@ export function parseTime(value: unknown, nowMs: number, field = 'occurred_at'):
     );
   }
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new EventRejectedError(EventErrorCode.BadTime, `${field} ${JSON.stringify(value)} is not a real date`, field);
+  if (Number.isNaN(ms) || !isCalendarDay(value)) throw new EventRejectedError(EventErrorCode.BadTime, `${field} ${JSON.stringify(value)} is not a real date`, field);
   if (ms < LIMITS.minOccurredAtMs) {
     throw new EventRejectedError(EventErrorCode.BadTime, `${field} is before 2000-01-01`, field);
   }
@@ -133,6 +133,12 @@ export function parseTime(value: unknown, nowMs: number, field = 'occurred_at'):
     throw new EventRejectedError(EventErrorCode.FutureTime, `${field} is more than 24 hours in the future`, field);
   }
   return ms;
+}
+
+// Date.parse rolls an impossible day over ("2026-02-30" becomes 2 March) instead of failing.
+function isCalendarDay(rfc3339: string): boolean {
+  const [y, m, d] = [rfc3339.slice(0, 4), rfc3339.slice(5, 7), rfc3339.slice(8, 10)].map(Number) as [number, number, number];
+  return d <= new Date(Date.UTC(y, m, 0)).getUTCDate();
 }
 
 function missing(field: string): EventRejectedError {

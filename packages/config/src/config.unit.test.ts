@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './index.js';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`expected ${JSON.stringify(env)} to be refused`);
+}
+
+describe('loadConfig', () => {
+  it('has a working default for every setting', () => {
+    expect(loadConfig({})).toEqual({
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/traceledger',
+      kafkaBrokers: ['127.0.0.1:9092'],
+      kafkaTopic: 'trace-events',
+      kafkaDeadLetterTopic: 'trace-events.dlq',
+      kafkaConsumerGroup: 'traceledger-consumer',
+      kafkaTopicPartitions: 3,
+      ingestPort: 4001,
+      queryPort: 4002,
+      host: '127.0.0.1',
+      logLevel: 'info',
+      maxBodyBytes: 1_048_576,
+      maxBatchEvents: 10_000,
+      retryAfterSeconds: 5,
+      migrateOnStart: true,
+    });
+  });
+
+  it('reads only the env it is given, treats blank as unset, and returns a frozen object', () => {
+    const config = loadConfig({ INGEST_PORT: '  ', LOG_LEVEL: '' });
+    expect(config.ingestPort).toBe(4001);
+    expect(config.logLevel).toBe('info');
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('parses the values it is given', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgresql://app:secret@db.internal:6543/billing',
+      KAFKA_BROKERS: ' kafka-1:9092, kafka-2:9093 ,',
+      KAFKA_TOPIC: 'tl.events-v1',
+      INGEST_PORT: '0',
+      QUERY_PORT: '65535',
+      LOG_LEVEL: 'debug',
+      MIGRATE_ON_START: 'no',
+      MAX_BATCH_EVENTS: '500',
+    });
+    expect(config).toMatchObject({
+      databaseUrl: 'postgresql://app:secret@db.internal:6543/billing',
+      kafkaBrokers: ['kafka-1:9092', 'kafka-2:9093'],
+      kafkaTopic: 'tl.events-v1',
+      kafkaDeadLetterTopic: 'tl.events-v1.dlq',
+      ingestPort: 0,
+      queryPort: 65535,
+      logLevel: 'debug',
+      migrateOnStart: false,
+      maxBatchEvents: 500,
+    });
+    expect(loadConfig({ MIGRATE_ON_START: 'TRUE' }).migrateOnStart).toBe(true);
+  });
+
+  it.each([
+    ['INGEST_PORT', '70000'],
+    ['INGEST_PORT', 'http'],
+    ['INGEST_PORT', '-1'],
+    ['INGEST_PORT', '80.5'],
+    ['QUERY_PORT', '65536'],
+    ['DATABASE_URL', 'not a url'],
+    ['DATABASE_URL', 'mysql://root@127.0.0.1:3306/traceledger'],
+    ['KAFKA_BROKERS', 'localhost'],
+    ['KAFKA_BROKERS', 'kafka-1:9092,kafka-2'],
+    ['KAFKA_BROKERS', 'kafka-1:99999'],
+    ['KAFKA_BROKERS', ', ,'],
+    ['LOG_LEVEL', 'verbose'],
+    ['LOG_LEVEL', 'INFO'],
+    ['KAFKA_TOPIC', 'trace events'],
+    ['MAX_BATCH_EVENTS', '0'],
+    ['MIGRATE_ON_START', 'maybe'],
+  ])('refuses %s=%j with a ConfigError naming the variable', (name, value) => {
+    const err = configError({ [name]: value });
+    expect(err.code).toBe('TL_CONFIG_INVALID');
+    expect(err.message).toContain(name);
+    expect(err.message).toMatch(/expected|must/);
+  });
+
+  it('does not repeat a database password in its error', () => {
+    const err = configError({ DATABASE_URL: 'mysql://app:hunter2@db.internal/billing' });
+    expect(err.message).toContain('DATABASE_URL');
+    expect(err.message).not.toContain('hunter2');
+  });
+});
