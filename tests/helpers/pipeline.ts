@@ -1,7 +1,7 @@
 import { afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { EventCodec } from '@traceledger/contract';
-import type { Pool } from '@traceledger/db';
+import { loadPriceBook, readPriceFiles, storePriceEntries, type Pool } from '@traceledger/db';
 import type { KafkaPort } from '@traceledger/kafka';
 import { buildIngestApp } from '@traceledger/ingest';
 import { buildConsumerService } from '@traceledger/consumer';
@@ -37,8 +37,11 @@ export async function startPipeline(): Promise<Pipeline> {
     { publisher, codec, logger },
     { topic, maxBodyBytes: 1_048_576, maxBatchEvents: 10_000, retryAfterSeconds: 5 },
   );
+  // The repository's price book, loaded as the consumer's main does.
+  await storePriceEntries(pool, readPriceFiles());
+  const priceBook = await loadPriceBook(pool);
   const consumer = buildConsumerService(
-    { consumer: kafka.consumer({ groupId: group }), deadLetters: kafka.publisher(), pool, codec, logger },
+    { consumer: kafka.consumer({ groupId: group }), deadLetters: kafka.publisher(), pool, codec, logger, priceOf: (e) => priceBook.price(e) },
     { topic, deadLetterTopic },
   );
   await consumer.start();

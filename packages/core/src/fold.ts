@@ -1,4 +1,5 @@
 import type { EndStatus, SessionStatus, TraceEvent } from './events.js';
+import type { PricedCost } from './pricing.js';
 
 /**
  * A session's folded state. States form a commutative monoid under `mergeStates`: merging the
@@ -29,6 +30,10 @@ export interface SessionState {
   costNanos: bigint;
   /** Usage events that carried no cost and could not be priced. */
   unpricedEvents: number;
+  /** Tokens of those unpriced events (all four kinds). */
+  unpricedTokens: number;
+  /** The latest price-book version any of its events was priced with; null if none. */
+  priceVersion: string | null;
   toolCalls: number;
   eventCount: number;
 }
@@ -69,15 +74,23 @@ export function sessionKey(tenantId: string, sessionId: string): string {
   return `${tenantId}\u0000${sessionId}`;
 }
 
+/** Prices an event: its billed cost, or null when it cannot be priced. */
+export type PriceOf = (event: TraceEvent) => PricedCost | null;
+
+/** Bills the producer's reported cost only (no price book). */
+export const reportedCostOnly: PriceOf = (e) =>
+  e.costNanos === null ? null : { costNanos: e.costNanos, source: 'reported', priceVersion: null };
+
 /**
- * The state of a session holding just this one event. `costNanos` is the event's priced cost
+ * The state of a session holding just this one event. `priced` is the event's billed cost
  * (the producer's reported cost, or tokens times the price in force); null means unpriced.
  * `event.voided` contributes nothing here: voids are applied by recomputing the session from
  * its applied events (see `foldSession`).
  */
-export function eventToState(event: TraceEvent, costNanos: bigint | null = event.costNanos): SessionState {
+export function eventToState(event: TraceEvent, priced: PricedCost | null = reportedCostOnly(event)): SessionState {
   const key: EventKey = { atMs: event.occurredAtMs, eventId: event.eventId };
   const isUsage = event.type === 'llm.usage';
+  const unpriced = isUsage && priced === null;
   return {
     tenantId: event.tenantId,
     sessionId: event.sessionId,
@@ -93,8 +106,10 @@ export function eventToState(event: TraceEvent, costNanos: bigint | null = event
     outputTokens: isUsage ? event.outputTokens : 0,
     cachedInputTokens: isUsage ? event.cachedInputTokens : 0,
     reasoningTokens: isUsage ? event.reasoningTokens : 0,
-    costNanos: isUsage ? (costNanos ?? 0n) : 0n,
-    unpricedEvents: isUsage && costNanos === null ? 1 : 0,
+    costNanos: isUsage ? (priced?.costNanos ?? 0n) : 0n,
+    unpricedEvents: unpriced ? 1 : 0,
+    unpricedTokens: unpriced ? event.inputTokens + event.outputTokens + event.cachedInputTokens + event.reasoningTokens : 0,
+    priceVersion: isUsage ? (priced?.priceVersion ?? null) : null,
     toolCalls: event.type === 'tool.call' ? 1 : 0,
     eventCount: 1,
   };
@@ -122,6 +137,8 @@ export function mergeStates(a: SessionState, b: SessionState): SessionState {
     reasoningTokens: a.reasoningTokens + b.reasoningTokens,
     costNanos: a.costNanos + b.costNanos,
     unpricedEvents: a.unpricedEvents + b.unpricedEvents,
+    unpricedTokens: a.unpricedTokens + b.unpricedTokens,
+    priceVersion: maxNullable(a.priceVersion, b.priceVersion),
     toolCalls: a.toolCalls + b.toolCalls,
     eventCount: a.eventCount + b.eventCount,
   };
@@ -149,7 +166,7 @@ export function dedupeEvents<T extends Pick<TraceEvent, 'tenantId' | 'eventId'>>
  */
 export function aggregateBySession(
   events: Iterable<TraceEvent>,
-  priceOf: (event: TraceEvent) => bigint | null = (e) => e.costNanos,
+  priceOf: PriceOf = reportedCostOnly,
 ): Map<string, SessionState> {
   const out = new Map<string, SessionState>();
   for (const e of events) {
@@ -169,7 +186,7 @@ export function aggregateBySession(
  */
 export function foldSession(
   events: Iterable<TraceEvent>,
-  priceOf: (event: TraceEvent) => bigint | null = (e) => e.costNanos,
+  priceOf: PriceOf = reportedCostOnly,
 ): SessionState | null {
   const distinct = dedupeEvents(events);
   const voided = new Set(distinct.filter((e) => e.type === 'event.voided').map((e) => e.voidsEventId));
@@ -180,6 +197,12 @@ export function foldSession(
     state = state === null ? s : mergeStates(state, s);
   }
   return state;
+}
+
+function maxNullable(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a > b ? a : b;
 }
 
 function minNullable(a: number | null, b: number | null): number | null {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { END_STATUSES, type EndStatus, type EventType, type TraceEvent } from './events.js';
+import type { PricedCost } from './pricing.js';
 import {
   aggregateBySession,
   compareKeys,
@@ -138,6 +139,10 @@ function modelFold(events: readonly TraceEvent[]): Map<string, SessionState> {
       reasoningTokens: sum((e) => e.reasoningTokens),
       costNanos: usage.reduce((acc, e) => acc + (e.costNanos ?? 0n), 0n),
       unpricedEvents: usage.filter((e) => e.costNanos === null).length,
+      unpricedTokens: usage
+        .filter((e) => e.costNanos === null)
+        .reduce((acc, e) => acc + e.inputTokens + e.outputTokens + e.cachedInputTokens + e.reasoningTokens, 0),
+      priceVersion: null,
       toolCalls: sorted.filter((e) => e.type === 'tool.call').length,
       eventCount: sorted.length,
     });
@@ -329,6 +334,8 @@ describe('fold examples', () => {
       reasoningTokens: 75,
       costNanos: 12_500_100n, // 0.0125 + 0.0000001
       unpricedEvents: 1,
+      unpricedTokens: 12,
+      priceVersion: null,
       toolCalls: 2,
       eventCount: 7,
     } satisfies SessionState);
@@ -344,14 +351,20 @@ describe('fold examples', () => {
       usage('u3', 2, { model: 'unknown-model', inputTokens: 3, costNanos: 5n }),
     ];
     // 3 nanos per input token and 15 per output token, for the one model with a price.
-    const priceOf = (e: TraceEvent): bigint | null => (e.model === 'gpt-4o' ? BigInt(e.inputTokens) * 3n + BigInt(e.outputTokens) * 15n : null);
+    const priceOf = (e: TraceEvent): PricedCost | null =>
+      e.model === 'gpt-4o'
+        ? { costNanos: BigInt(e.inputTokens) * 3n + BigInt(e.outputTokens) * 15n, source: 'book', priceVersion: e.eventId === 'u1' ? '2026-01' : '2026-02' }
+        : null;
     const s = foldSession(events, priceOf);
     expect(s?.costNanos).toBe(3_150n + 6_300n);
     expect(s?.unpricedEvents).toBe(1);
+    expect(s?.unpricedTokens).toBe(3);
+    // The row records the latest price-book version any of its events used.
+    expect(s?.priceVersion).toBe('2026-02');
     const [agg] = aggregateBySession(events, priceOf).values();
     expect(agg).toEqual(s);
     // Cost belongs to usage only: a price for another type is ignored.
-    expect(eventToState(ev({ eventId: 'x', type: 'tool.call' }), 42n).costNanos).toBe(0n);
+    expect(eventToState(ev({ eventId: 'x', type: 'tool.call' }), { costNanos: 42n, source: 'book', priceVersion: 'v' }).costNanos).toBe(0n);
     expect(eventToState(ev({ eventId: 'x', type: 'tool.call' }), null).unpricedEvents).toBe(0);
   });
 

@@ -4,7 +4,7 @@ export type { Period, TimeRange } from './periods.js';
 export { PERIODS, isPeriod, resolvePeriod, parsePeriod, utcMonths, lastUtcDays } from './periods.js';
 export type { EventType, EndStatus, SessionStatus, TraceEvent } from './events.js';
 export { EVENT_TYPES, END_STATUSES, SESSION_STATUSES, DEFAULT_TENANT } from './events.js';
-export type { SessionState, EventKey } from './fold.js';
+export type { SessionState, EventKey, PriceOf } from './fold.js';
 export {
   compareKeys,
   sessionStatus,
@@ -16,4 +16,7 @@ export {
   dedupeEvents,
   aggregateBySession,
   foldSession,
+  reportedCostOnly,
 } from './fold.js';
+export type { PriceEntry, PricedCost, PriceBookFile } from './pricing.js';
+export { PriceBook, costOf, parsePriceBookFile } from './pricing.js';

@@ -5,7 +5,10 @@ import {
   formatMoney,
   foldSession,
   parseMoney,
+  reportedCostOnly,
   sessionKey,
+  type PriceOf,
+  type PricedCost,
   type SessionState,
   type TraceEvent,
 } from '@traceledger/core';
@@ -27,10 +30,6 @@ export interface ApplyResult {
   sessions: number;
 }
 
-/** The cost an event is billed at (reported cost, or a price); null: it cannot be priced. */
-export type PriceOf = (event: TraceEvent) => bigint | null;
-
-const reportedCost: PriceOf = (e) => e.costNanos;
 
 /**
  * Folds a batch of events into `trace_sessions` in one transaction, exactly once per
@@ -40,7 +39,7 @@ const reportedCost: PriceOf = (e) => e.costNanos;
  * once per batch whatever the batch size. Voids are applied by recomputing the sessions they
  * touch from `applied_events`. The caller commits Kafka offsets only after this resolves.
  */
-export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], priceOf: PriceOf = reportedCost): Promise<ApplyResult> {
+export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], priceOf: PriceOf = reportedCostOnly): Promise<ApplyResult> {
   if (batch.length === 0) return { applied: 0, duplicates: 0, sessions: 0 };
   const distinct = dedupeEvents(batch.map((s) => ({ ...s, tenantId: s.event.tenantId, eventId: s.event.eventId })));
   // A stable order (tenant, event id) so concurrent transactions lock rows in the same order.
@@ -56,7 +55,7 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
     const states = [...aggregateBySession(countable, priceOf).values()];
     states.sort((a, b) => cmp(a.tenantId, b.tenantId) || cmp(a.sessionId, b.sessionId));
     await upsertSessions(client, states);
-    const recomputed = voids.length > 0 ? await applyVoids(client, voids, priceOf) : 0;
+    const recomputed = voids.length > 0 ? await applyVoids(client, voids) : 0;
     await client.query('COMMIT');
     return { applied: fresh.length, duplicates: batch.length - fresh.length, sessions: states.length + recomputed };
   } catch (err) {
@@ -90,7 +89,9 @@ async function insertLedger(client: PoolClient, events: readonly (SourcedEvent &
       cached_input_tokens: e.cachedInputTokens,
       reasoning_tokens: e.reasoningTokens,
       reported_cost: e.costNanos === null ? null : formatMoney(e.costNanos),
-      cost: priced === null ? null : formatMoney(priced),
+      cost: priced === null ? null : formatMoney(priced.costNanos),
+      cost_source: priced?.source ?? null,
+      price_version: priced?.priceVersion ?? null,
       status: e.status,
       voids_event_id: e.voidsEventId,
       source_partition: partition ?? null,
@@ -99,15 +100,15 @@ async function insertLedger(client: PoolClient, events: readonly (SourcedEvent &
   });
   const { rows: inserted } = await client.query<{ tenant_id: string; event_id: string }>(
     `INSERT INTO applied_events (tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model,
-        input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, status, voids_event_id,
-        source_partition, source_offset)
+        input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, cost_source, price_version,
+        status, voids_event_id, source_partition, source_offset)
      SELECT tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model,
-        input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, status, voids_event_id,
-        source_partition, source_offset
+        input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, cost_source, price_version,
+        status, voids_event_id, source_partition, source_offset
      FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, session_id text, type text, occurred_at timestamptz,
         agent_id text, team_id text, provider text, model text, input_tokens bigint, output_tokens bigint,
-        cached_input_tokens bigint, reasoning_tokens bigint, reported_cost numeric, cost numeric, status text,
-        voids_event_id text, source_partition integer, source_offset bigint)
+        cached_input_tokens bigint, reasoning_tokens bigint, reported_cost numeric, cost numeric, cost_source text,
+        price_version text, status text, voids_event_id text, source_partition integer, source_offset bigint)
      ON CONFLICT (tenant_id, event_id) DO NOTHING
      RETURNING tenant_id, event_id`,
     [JSON.stringify(rows)],
@@ -145,15 +146,17 @@ export async function upsertSessions(client: PoolClient, states: readonly Sessio
   await client.query(
     `INSERT INTO trace_sessions AS t (tenant_id, session_id, agent_id, agent_key_at, agent_key_event, team_id, team_key_at,
         team_key_event, started_event_at, first_event_at, last_event_at, ended_at, end_event_id, status, input_tokens,
-        output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, tool_calls, event_count)
+        output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, unpriced_tokens, price_version,
+        tool_calls, event_count)
      SELECT tenant_id, session_id, agent_id, agent_key_at, agent_key_event, team_id, team_key_at, team_key_event,
         started_event_at, first_event_at, last_event_at, ended_at, end_event_id, coalesce(status, 'running'),
-        input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, tool_calls, event_count
+        input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, unpriced_tokens,
+        price_version, tool_calls, event_count
      FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, session_id text, agent_id text, agent_key_at timestamptz,
         agent_key_event text, team_id text, team_key_at timestamptz, team_key_event text, started_event_at timestamptz,
         first_event_at timestamptz, last_event_at timestamptz, ended_at timestamptz, end_event_id text, status text,
         input_tokens bigint, output_tokens bigint, cached_input_tokens bigint, reasoning_tokens bigint, cost numeric,
-        unpriced_events integer, tool_calls integer, event_count integer)
+        unpriced_events integer, unpriced_tokens bigint, price_version text, tool_calls integer, event_count integer)
      ON CONFLICT (tenant_id, session_id) DO UPDATE SET
        agent_id = CASE WHEN ${earlier('agent')} THEN EXCLUDED.agent_id ELSE t.agent_id END,
        agent_key_event = CASE WHEN ${earlier('agent')} THEN EXCLUDED.agent_key_event ELSE t.agent_key_event END,
@@ -173,6 +176,9 @@ export async function upsertSessions(client: PoolClient, states: readonly Sessio
        reasoning_tokens = t.reasoning_tokens + EXCLUDED.reasoning_tokens,
        cost = t.cost + EXCLUDED.cost,
        unpriced_events = t.unpriced_events + EXCLUDED.unpriced_events,
+       unpriced_tokens = t.unpriced_tokens + EXCLUDED.unpriced_tokens,
+       price_version = CASE WHEN t.price_version IS NULL OR EXCLUDED.price_version COLLATE "C" > t.price_version COLLATE "C"
+                            THEN coalesce(EXCLUDED.price_version, t.price_version) ELSE t.price_version END,
        tool_calls = t.tool_calls + EXCLUDED.tool_calls,
        event_count = t.event_count + EXCLUDED.event_count,
        updated_at = now()`,
@@ -214,6 +220,8 @@ function stateToRow(s: SessionState): Record<string, unknown> {
     reasoning_tokens: s.reasoningTokens,
     cost: formatMoney(s.costNanos),
     unpriced_events: s.unpricedEvents,
+    unpriced_tokens: s.unpricedTokens,
+    price_version: s.priceVersion,
     tool_calls: s.toolCalls,
     event_count: s.eventCount,
   };
@@ -225,7 +233,7 @@ function stateToRow(s: SessionState): Record<string, unknown> {
  * yet stays in the ledger and cancels the target when it does (see voidedBeforeArrival).
  * Returns the number of sessions recomputed.
  */
-async function applyVoids(client: PoolClient, voids: readonly TraceEvent[], priceOf: PriceOf): Promise<number> {
+async function applyVoids(client: PoolClient, voids: readonly TraceEvent[]): Promise<number> {
   const { rows: hit } = await client.query<{ tenant_id: string; session_id: string }>(
     `UPDATE applied_events a SET voided_by = x.event_id
      FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, session_id text, event_id text, voids_event_id text)
@@ -236,24 +244,30 @@ async function applyVoids(client: PoolClient, voids: readonly TraceEvent[], pric
   );
   const sessions = new Map(hit.map((r) => [sessionKey(r.tenant_id, r.session_id), r]));
   for (const { tenant_id, session_id } of sessions.values()) {
-    await recomputeSession(client, tenant_id, session_id, priceOf);
+    await recomputeSession(client, tenant_id, session_id);
   }
   return sessions.size;
 }
 
 /** Rewrites one session row from its applied, non-voided events (deleting it if none remain). */
-export async function recomputeSession(client: PoolClient, tenantId: string, sessionId: string, priceOf: PriceOf = reportedCost): Promise<void> {
+export async function recomputeSession(client: PoolClient, tenantId: string, sessionId: string): Promise<void> {
   const { rows } = await client.query<LedgerRow>(
     `SELECT event_id, type, (extract(epoch FROM occurred_at) * 1000)::bigint::text AS occurred_ms, agent_id, team_id,
             provider, model, input_tokens::text, output_tokens::text, cached_input_tokens::text, reasoning_tokens::text,
-            reported_cost::text, cost::text, status
+            reported_cost::text, cost::text, cost_source, price_version, status
      FROM applied_events
      WHERE tenant_id = $1 AND session_id = $2 AND type <> 'event.voided' AND voided_by IS NULL`,
     [tenantId, sessionId],
   );
   const events = rows.map((r) => ledgerRowToEvent(tenantId, sessionId, r));
-  const ledgerCost = new Map(rows.map((r) => [r.event_id, r.cost === null ? null : parseMoney(r.cost)]));
-  const state = foldSession(events, (e) => (ledgerCost.has(e.eventId) ? (ledgerCost.get(e.eventId) ?? null) : priceOf(e)));
+  // Each event keeps the cost it was billed at when it was first applied.
+  const billed = new Map<string, PricedCost | null>(
+    rows.map((r) => [
+      r.event_id,
+      r.cost === null || r.cost_source === null ? null : { costNanos: parseMoney(r.cost), source: r.cost_source, priceVersion: r.price_version },
+    ]),
+  );
+  const state = foldSession(events, (e) => billed.get(e.eventId) ?? null);
   await client.query('DELETE FROM trace_sessions WHERE tenant_id = $1 AND session_id = $2', [tenantId, sessionId]);
   if (state !== null) await upsertSessions(client, [state]);
 }
@@ -272,6 +286,8 @@ interface LedgerRow {
   reasoning_tokens: string;
   reported_cost: string | null;
   cost: string | null;
+  cost_source: PricedCost['source'] | null;
+  price_version: string | null;
   status: TraceEvent['status'];
 }
 

@@ -1,14 +1,23 @@
 import pg from 'pg';
 
-/** A pg pool; the only place traceledger constructs one. */
-export function createPool(connectionString: string, options: { max?: number; applicationName?: string } = {}): pg.Pool {
-  return new pg.Pool({
+/**
+ * A pg pool; the only place traceledger constructs one. An idle connection that the server
+ * closes (restart, admin shutdown) is reported to `onIdleError` and replaced on next use, instead
+ * of crashing the process with an unhandled 'error' event.
+ */
+export function createPool(
+  connectionString: string,
+  options: { max?: number; applicationName?: string; onIdleError?: (err: Error) => void } = {},
+): pg.Pool {
+  const pool = new pg.Pool({
     connectionString,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'traceledger',
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
   });
+  pool.on('error', (err) => options.onIdleError?.(err));
+  return pool;
 }
 
 export type { Pool, PoolClient } from 'pg';

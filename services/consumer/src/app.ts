@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import { TraceLedgerError } from '@traceledger/core';
 import type { EventCodec } from '@traceledger/contract';
-import { applyEvents, type Pool, type PriceOf, type SourcedEvent } from '@traceledger/db';
+import { TraceLedgerError, type PriceOf } from '@traceledger/core';
+import { applyEvents, type Pool, type SourcedEvent } from '@traceledger/db';
 import type { BatchConsumer, BatchContext, InRecord, OutMessage, Publisher } from '@traceledger/kafka';
 
 /** What the consumer needs from the outside world. */

@@ -1,6 +1,6 @@
 import { loadConfig } from '@traceledger/config';
 import { EventCodec } from '@traceledger/contract';
-import { createPool, migrate } from '@traceledger/db';
+import { createPool, loadPriceBook, migrate, readPriceFiles, storePriceEntries } from '@traceledger/db';
 import { createKafka } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 import { buildConsumerService } from './app.js';
@@ -8,7 +8,14 @@ import { buildConsumerService } from './app.js';
 const config = loadConfig();
 const logger = createLogger({ service: 'consumer', level: config.logLevel });
 if (config.migrateOnStart) await migrate(config.databaseUrl);
-const pool = createPool(config.databaseUrl, { applicationName: 'traceledger-consumer' });
+const pool = createPool(config.databaseUrl, {
+  applicationName: 'traceledger-consumer',
+  onIdleError: (err) => logger.warn({ err }, 'idle database connection closed by the server'),
+});
+// The price book: prices/*.json stored once per version, then the whole stored book in memory.
+const added = await storePriceEntries(pool, readPriceFiles());
+const priceBook = await loadPriceBook(pool);
+logger.info({ entries: priceBook.size, added }, 'price book loaded');
 const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-consumer', logger });
 await kafka.ensureTopics([
   { topic: config.kafkaTopic, partitions: config.kafkaTopicPartitions },
@@ -21,6 +28,7 @@ const service = buildConsumerService(
     pool,
     codec: EventCodec.fromDirectory(),
     logger,
+    priceOf: (event) => priceBook.price(event),
   },
   { topic: config.kafkaTopic, deadLetterTopic: config.kafkaDeadLetterTopic },
 );

@@ -78,6 +78,7 @@ export function buildQueryApp(deps: QueryDeps): FastifyInstance {
         totalOutputTokens: count(t.outputTokens),
         totalCost: money(t.cost),
         unpricedSessions: count(t.unpricedSessions),
+        unpricedTokens: count(t.unpricedTokens),
       },
     };
   };
@@ -146,6 +147,7 @@ function scopedBody(t: Totals & DurationStats) {
     totalOutputTokens: count(t.outputTokens),
     totalCost: money(t.cost),
     unpricedSessions: count(t.unpricedSessions),
+    unpricedTokens: count(t.unpricedTokens),
     duration: { avgMs: ms(t.avgMs), p50Ms: ms(t.p50Ms), p95Ms: ms(t.p95Ms) },
   };
 }

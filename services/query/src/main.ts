@@ -6,7 +6,10 @@ import { buildQueryApp } from './app.js';
 const config = loadConfig();
 const logger = createLogger({ service: 'query', level: config.logLevel });
 if (config.migrateOnStart) await migrate(config.databaseUrl);
-const pool = createPool(config.databaseUrl, { applicationName: 'traceledger-query' });
+const pool = createPool(config.databaseUrl, {
+  applicationName: 'traceledger-query',
+  onIdleError: (err) => logger.warn({ err }, 'idle database connection closed by the server'),
+});
 const app = buildQueryApp({ pool, logger });
 app.addHook('onClose', async () => {
   await pool.end();

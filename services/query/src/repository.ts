@@ -18,6 +18,7 @@ export interface Totals {
   outputTokens: string;
   cost: string;
   unpricedSessions: string;
+  unpricedTokens: string;
 }
 
 export interface DurationStats {
@@ -54,7 +55,8 @@ const TOTALS_SELECT = `
   coalesce(sum(input_tokens), 0)::text AS "inputTokens",
   coalesce(sum(output_tokens), 0)::text AS "outputTokens",
   coalesce(sum(cost), 0)::text AS cost,
-  count(*) FILTER (WHERE unpriced_events > 0)::text AS "unpricedSessions"`;
+  count(*) FILTER (WHERE unpriced_events > 0)::text AS "unpricedSessions",
+  coalesce(sum(unpriced_tokens), 0)::text AS "unpricedTokens"`;
 
 function scopeFilter(scope: Scope, params: unknown[]): string {
   if (scope.kind === 'agent') {
