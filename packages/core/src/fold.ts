@@ -36,7 +36,23 @@ export interface SessionState {
   priceVersion: string | null;
   toolCalls: number;
   eventCount: number;
+  /** Usage per model (key: the model name, or "(unknown)"), so answers can be grouped by model. */
+  models: Record<string, ModelUsage>;
 }
+
+/** One model's share of a session's usage. */
+export interface ModelUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  reasoningTokens: number;
+  costNanos: bigint;
+  events: number;
+  unpricedEvents: number;
+}
+
+/** The models key of usage events that name no model. */
+export const UNKNOWN_MODEL = '(unknown)';
 
 /** Orders events deterministically: occurredAt, then eventId. */
 export interface EventKey {
@@ -112,7 +128,40 @@ export function eventToState(event: TraceEvent, priced: PricedCost | null = repo
     priceVersion: isUsage ? (priced?.priceVersion ?? null) : null,
     toolCalls: event.type === 'tool.call' ? 1 : 0,
     eventCount: 1,
+    models: isUsage
+      ? {
+          [event.model ?? UNKNOWN_MODEL]: {
+            inputTokens: event.inputTokens,
+            outputTokens: event.outputTokens,
+            cachedInputTokens: event.cachedInputTokens,
+            reasoningTokens: event.reasoningTokens,
+            costNanos: priced?.costNanos ?? 0n,
+            events: 1,
+            unpricedEvents: unpriced ? 1 : 0,
+          },
+        }
+      : {},
   };
+}
+
+function mergeModels(a: Record<string, ModelUsage>, b: Record<string, ModelUsage>): Record<string, ModelUsage> {
+  const out: Record<string, ModelUsage> = { ...a };
+  for (const [model, u] of Object.entries(b)) {
+    const prev = out[model];
+    out[model] =
+      prev === undefined
+        ? u
+        : {
+            inputTokens: prev.inputTokens + u.inputTokens,
+            outputTokens: prev.outputTokens + u.outputTokens,
+            cachedInputTokens: prev.cachedInputTokens + u.cachedInputTokens,
+            reasoningTokens: prev.reasoningTokens + u.reasoningTokens,
+            costNanos: prev.costNanos + u.costNanos,
+            events: prev.events + u.events,
+            unpricedEvents: prev.unpricedEvents + u.unpricedEvents,
+          };
+  }
+  return out;
 }
 
 /** Merges two states of the same session (associative and commutative). */
@@ -141,6 +190,7 @@ export function mergeStates(a: SessionState, b: SessionState): SessionState {
     priceVersion: maxNullable(a.priceVersion, b.priceVersion),
     toolCalls: a.toolCalls + b.toolCalls,
     eventCount: a.eventCount + b.eventCount,
+    models: mergeModels(a.models, b.models),
   };
 }
 

@@ -13,7 +13,9 @@ import {
   sessionKey,
   sessionStartMs,
   sessionStatus,
+  UNKNOWN_MODEL,
   type EventKey,
+  type ModelUsage,
   type SessionState,
 } from './fold.js';
 
@@ -145,7 +147,26 @@ function modelFold(events: readonly TraceEvent[]): Map<string, SessionState> {
       priceVersion: null,
       toolCalls: sorted.filter((e) => e.type === 'tool.call').length,
       eventCount: sorted.length,
+      models: modelUsage(usage),
     });
+  }
+  return out;
+}
+
+/** Per-model usage computed directly: group by model, then sum. */
+function modelUsage(usage: readonly TraceEvent[]): Record<string, ModelUsage> {
+  const out: Record<string, ModelUsage> = {};
+  for (const model of new Set(usage.map((e) => e.model ?? UNKNOWN_MODEL))) {
+    const of = usage.filter((e) => (e.model ?? UNKNOWN_MODEL) === model);
+    out[model] = {
+      inputTokens: of.reduce((n, e) => n + e.inputTokens, 0),
+      outputTokens: of.reduce((n, e) => n + e.outputTokens, 0),
+      cachedInputTokens: of.reduce((n, e) => n + e.cachedInputTokens, 0),
+      reasoningTokens: of.reduce((n, e) => n + e.reasoningTokens, 0),
+      costNanos: of.reduce((n, e) => n + (e.costNanos ?? 0n), 0n),
+      events: of.length,
+      unpricedEvents: of.filter((e) => e.costNanos === null).length,
+    };
   }
   return out;
 }
@@ -338,6 +359,9 @@ describe('fold examples', () => {
       priceVersion: null,
       toolCalls: 2,
       eventCount: 7,
+      models: {
+        'gpt-4o': { inputTokens: 2005, outputTokens: 507, cachedInputTokens: 100, reasoningTokens: 75, costNanos: 12_500_100n, events: 3, unpricedEvents: 1 },
+      },
     } satisfies SessionState);
     expect(sessionStatus(s as SessionState)).toBe('success');
     expect(sessionStartMs(s as SessionState)).toBe(T0);

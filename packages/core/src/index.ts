@@ -4,7 +4,7 @@ export type { Period, TimeRange } from './periods.js';
 export { PERIODS, isPeriod, resolvePeriod, parsePeriod, utcMonths, lastUtcDays } from './periods.js';
 export type { EventType, EndStatus, SessionStatus, TraceEvent } from './events.js';
 export { EVENT_TYPES, END_STATUSES, SESSION_STATUSES, DEFAULT_TENANT } from './events.js';
-export type { SessionState, EventKey, PriceOf } from './fold.js';
+export type { SessionState, EventKey, PriceOf, ModelUsage } from './fold.js';
 export {
   compareKeys,
   sessionStatus,
@@ -17,6 +17,7 @@ export {
   aggregateBySession,
   foldSession,
   reportedCostOnly,
+  UNKNOWN_MODEL,
 } from './fold.js';
 export type { PriceEntry, PricedCost, PriceBookFile } from './pricing.js';
 export { PriceBook, costOf, parsePriceBookFile } from './pricing.js';

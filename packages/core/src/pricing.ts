@@ -117,11 +117,11 @@ export interface PriceBookFile {
 
 /**
  * Parses a price-book file. Cached input defaults to the input price and reasoning to the output
- * price. Throws TL_PRICES_INVALID naming the file, line and field.
+ * price. Throws TL_PRICES_INVALID naming the file, the entry's index and the field.
  */
 export function parsePriceBookFile(json: unknown, fileName: string): PriceEntry[] {
-  const bad = (msg: string): never => {
-    throw new TraceLedgerError('TL_PRICES_INVALID', `${fileName}: ${msg}`);
+  const bad = (msg: string, cause?: unknown): never => {
+    throw new TraceLedgerError('TL_PRICES_INVALID', `${fileName}: ${msg}`, cause === undefined ? {} : { cause });
   };
   if (typeof json !== 'object' || json === null) return bad('not a JSON object');
   const file = json as Partial<PriceBookFile>;
@@ -130,19 +130,24 @@ export function parsePriceBookFile(json: unknown, fileName: string): PriceEntry[
   const version = file.version;
   return file.prices.map((p, i) => {
     const where = `prices[${i}]`;
+    if (typeof p !== 'object' || p === null) return bad(`${where} must be an object`);
+    if (p.provider !== undefined && p.provider !== null && (typeof p.provider !== 'string' || p.provider === '' || p.provider === '*')) {
+      bad(`${where}.provider must be a provider name, or omitted for any provider`);
+    }
     if (typeof p.model !== 'string' || p.model === '' || p.model === '*') bad(`${where}.model must be a model name or a prefix like "gpt-4o*"`);
-    const from = Date.parse(p.effectiveFrom);
-    if (typeof p.effectiveFrom !== 'string' || Number.isNaN(from)) bad(`${where}.effectiveFrom must be a date like "2024-05-13"`);
+    const from = typeof p.effectiveFrom === 'string' ? parseEffectiveFrom(p.effectiveFrom) : NaN;
+    if (Number.isNaN(from)) bad(`${where}.effectiveFrom must be a date like "2024-05-13" or a time with a zone like "2024-05-13T12:00:00Z"`);
     const money = (field: keyof PriceBookFile['prices'][number], fallback?: string): bigint => {
       const v = (p[field] as string | undefined) ?? fallback;
       if (typeof v !== 'string') return bad(`${where}.${field} must be a decimal string like "2.50"`);
+      let n: bigint;
       try {
-        const n = parseMoney(v);
-        if (n < 0n) bad(`${where}.${field} must not be negative`);
-        return n;
+        n = parseMoney(v);
       } catch (err) {
-        return bad(`${where}.${field}: ${(err as Error).message}`);
+        return bad(`${where}.${field}: ${(err as Error).message}`, err);
       }
+      if (n < 0n) bad(`${where}.${field} must not be negative`);
+      return n;
     };
     const input = money('inputPerMillion');
     const output = money('outputPerMillion');
@@ -157,6 +162,19 @@ export function parsePriceBookFile(json: unknown, fileName: string): PriceEntry[
       reasoningPerMillion: money('reasoningPerMillion', p.outputPerMillion),
     };
   });
+}
+
+const EFFECTIVE_FROM = /^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+
+// Only an ISO date (UTC midnight) or an ISO time with a zone, on a real calendar day: Date.parse
+// reads a zone-less time or free text ("May 13 2024", even "1") in the server's local zone and
+// rolls an impossible day over ("2025-02-30" becomes 2 March), either of which moves a price change.
+function parseEffectiveFrom(text: string): number {
+  const m = EFFECTIVE_FROM.exec(text);
+  if (!m) return NaN;
+  const [y, month, day] = [m[1], m[2], m[3]].map(Number) as [number, number, number];
+  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(y, month, 0)).getUTCDate()) return NaN;
+  return Date.parse(text);
 }
 
 function cmp(a: string, b: string): number {
