@@ -141,7 +141,7 @@ describe('bad queries', () => {
   it('get a 400 naming the parameter and what is allowed', async () => {
     const period = await p.query.inject({ method: 'GET', url: '/api/analytics/platform?period=13d' });
     expect(period.statusCode).toBe(400);
-    expect(period.json()).toMatchObject({ code: 'TL_QUERY_BAD_PERIOD', message: expect.stringContaining('24h, 7d, 30d, 90d, all') });
+    expect(period.json()).toMatchObject({ code: 'TL_QUERY_BAD_PERIOD', message: expect.stringContaining('period must be one of 24h, 7d, 30d, 90d, mtd, all') });
     const days = await p.query.inject({ method: 'GET', url: '/api/analytics/agents/x/token-trends?days=0' });
     expect(days.statusCode).toBe(400);
     expect(days.json()).toMatchObject({ code: 'TL_QUERY_BAD_DAYS', message: expect.stringContaining('days') });

@@ -45,7 +45,7 @@ export async function startPipeline(): Promise<Pipeline> {
     { topic, deadLetterTopic },
   );
   await consumer.start();
-  const query = buildQueryApp({ pool, logger });
+  const query = await buildQueryApp({ pool, logger });
   afterAll(async () => {
     await consumer.stop();
     await ingest.close();

@@ -1,7 +1,21 @@
 export { TraceLedgerError, hasCode } from './errors.js';
 export { MONEY_SCALE, MAX_EVENT_NANOS, parseMoney, formatMoney, sumMoney, normaliseDecimalText } from './money.js';
-export type { Period, TimeRange } from './periods.js';
-export { PERIODS, isPeriod, resolvePeriod, parsePeriod, utcMonths, lastUtcDays } from './periods.js';
+export type { Period, TimeRange, RangeQuery, ResolvedRange, Bucket } from './periods.js';
+export {
+  PERIODS,
+  BUCKETS,
+  MAX_BUCKETS,
+  isPeriod,
+  resolvePeriod,
+  resolveRange,
+  parsePeriod,
+  parseBucket,
+  checkBucketRange,
+  calendarMonths,
+  utcMonths,
+  lastDays,
+  lastUtcDays,
+} from './periods.js';
 export type { EventType, EndStatus, SessionStatus, TraceEvent } from './events.js';
 export { EVENT_TYPES, END_STATUSES, SESSION_STATUSES, DEFAULT_TENANT } from './events.js';
 export type { SessionState, EventKey, PriceOf, ModelUsage } from './fold.js';
@@ -21,3 +35,5 @@ export {
 } from './fold.js';
 export type { PriceEntry, PricedCost, PriceBookFile } from './pricing.js';
 export { PriceBook, costOf, parsePriceBookFile } from './pricing.js';
+export type { WallTime, CalendarUnit } from './zoned.js';
+export { isTimeZone, checkTimeZone, wallTimeOf, offsetMs, instantOf, startOf, startOfNext } from './zoned.js';

@@ -1,22 +1,23 @@
 import { TraceLedgerError } from './errors.js';
+import { checkTimeZone, instantOf, startOf, startOfNext, wallTimeOf, type CalendarUnit } from './zoned.js';
 
-/** The named look-back periods every analytics endpoint accepts. */
-export const PERIODS = ['24h', '7d', '30d', '90d', 'all'] as const;
+/** The named periods every analytics endpoint accepts. */
+export const PERIODS = ['24h', '7d', '30d', '90d', 'mtd', 'all'] as const;
 export type Period = (typeof PERIODS)[number];
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
-const PERIOD_MS: Record<Exclude<Period, 'all'>, number> = {
+const ROLLING_MS: Record<Exclude<Period, 'all' | 'mtd'>, number> = {
   '24h': DAY_MS,
   '7d': 7 * DAY_MS,
   '30d': 30 * DAY_MS,
   '90d': 90 * DAY_MS,
 };
 
-/** A half-open time range [from, to); `from` null means "since the beginning". */
+/** A half-open time range [from, to) of session starts; null ends are unbounded. */
 export interface TimeRange {
   from: Date | null;
-  to: Date;
+  to: Date | null;
 }
 
 /** True when `value` names a supported period. */
@@ -25,13 +26,15 @@ export function isPeriod(value: string): value is Period {
 }
 
 /**
- * Resolves a named period against `now`: the range ends just after `now` (so a session that
- * started this millisecond is inside) and starts the period's length before it.
+ * Resolves a named period against `now`. Rolling periods (24h … 90d) end just after `now` (so a
+ * session that started this millisecond is inside); `mtd` starts at the first of the month in
+ * `tz`; `all` is unbounded at both ends, so it covers exactly what the billing totals cover.
  */
-export function resolvePeriod(period: Period, now: Date): TimeRange {
+export function resolvePeriod(period: Period, now: Date, tz = 'UTC'): TimeRange {
   const to = new Date(now.getTime() + 1);
-  if (period === 'all') return { from: null, to };
-  return { from: new Date(to.getTime() - PERIOD_MS[period]), to };
+  if (period === 'all') return { from: null, to: null };
+  if (period === 'mtd') return { from: new Date(startOf('month', now.getTime(), tz)), to };
+  return { from: new Date(to.getTime() - ROLLING_MS[period]), to };
 }
 
 /** Parses a period query value, throwing TL_QUERY_BAD_PERIOD naming what is allowed. */
@@ -40,33 +43,151 @@ export function parsePeriod(value: string | undefined, fallback: Period): Period
   if (!isPeriod(value)) {
     throw new TraceLedgerError(
       'TL_QUERY_BAD_PERIOD',
-      `period "${value}" is not supported; use one of ${PERIODS.join(', ')}`,
+      `period "${value}" is not supported; use one of ${PERIODS.join(', ')}, or from/to`,
       { statusCode: 400 },
     );
   }
   return value;
 }
 
-/** The calendar month (UTC) containing `now`, and the one before it, as half-open ranges. */
-export function utcMonths(now: Date): { thisMonth: TimeRange & { from: Date }; lastMonth: TimeRange & { from: Date } } {
-  const y = now.getUTCFullYear();
-  const m = now.getUTCMonth();
-  const thisStart = new Date(Date.UTC(y, m, 1));
-  const nextStart = new Date(Date.UTC(y, m + 1, 1));
-  const lastStart = new Date(Date.UTC(y, m - 1, 1));
+/** A range as asked for: a named period, or explicit bounds. */
+export interface RangeQuery {
+  period?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+  tz?: string | undefined;
+}
+
+export interface ResolvedRange extends TimeRange {
+  /** The named period, or "custom" for explicit from/to. */
+  period: Period | 'custom';
+  tz: string;
+}
+
+const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
+
+/**
+ * Resolves `period` or `from`/`to` (each an RFC 3339 time with a zone, or a date YYYY-MM-DD meaning
+ * local midnight in `tz`) and `tz` (IANA, default UTC). Throws a 400 TraceLedgerError naming the
+ * parameter: TL_QUERY_BAD_PERIOD, TL_QUERY_BAD_TZ or TL_QUERY_BAD_RANGE.
+ */
+export function resolveRange(q: RangeQuery, now: Date, fallback: Period): ResolvedRange {
+  const tz = checkTimeZone(q.tz === undefined || q.tz === '' ? 'UTC' : q.tz);
+  const hasBounds = (q.from ?? '') !== '' || (q.to ?? '') !== '';
+  if (hasBounds) {
+    if ((q.period ?? '') !== '') throw badRange('use either period or from/to, not both');
+    const from = q.from ? parseBound(q.from, 'from', tz) : null;
+    const to = q.to ? parseBound(q.to, 'to', tz) : null;
+    if (from !== null && to !== null && from.getTime() >= to.getTime()) throw badRange(`from (${q.from}) must be before to (${q.to})`);
+    return { period: 'custom', tz, from, to };
+  }
+  const period = parsePeriod(q.period, fallback);
+  return { period, tz, ...resolvePeriod(period, now, tz) };
+}
+
+function parseBound(value: string, name: 'from' | 'to', tz: string): Date {
+  const d = DATE_ONLY.exec(value);
+  if (d) {
+    const [year, month, day] = [Number(d[1]), Number(d[2]), Number(d[3])];
+    if (!isRealDate(year, month, day)) throw badRange(`${name} "${value}" is not a real date`);
+    return new Date(instantOf({ year, month, day }, tz));
+  }
+  const t = INSTANT.exec(value);
+  // Date.parse rolls 2026-02-30 over into March and takes hour 24; RFC 3339 allows neither.
+  if (t !== null && (!isRealDate(Number(t[1]), Number(t[2]), Number(t[3])) || Number(t[4]) > 23)) {
+    throw badRange(`${name} "${value}" is not a real time`);
+  }
+  const ms = t !== null ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) {
+    throw badRange(`${name} "${value}" must be a date like 2026-11-01 or a time with a zone like 2026-11-01T00:00:00Z`);
+  }
+  return new Date(ms);
+}
+
+function isRealDate(year: number, month: number, day: number): boolean {
+  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+function badRange(message: string): TraceLedgerError {
+  return new TraceLedgerError('TL_QUERY_BAD_RANGE', message, { statusCode: 400 });
+}
+
+/** The calendar month containing `now` in `tz`, and the one before it, as half-open ranges. */
+export function calendarMonths(now: Date, tz = 'UTC'): { thisMonth: { from: Date; to: Date }; lastMonth: { from: Date; to: Date } } {
+  const thisStart = startOf('month', now.getTime(), tz);
+  const nextStart = startOfNext('month', now.getTime(), tz);
+  const lastStart = startOf('month', thisStart - 1, tz);
   return {
-    thisMonth: { from: thisStart, to: nextStart },
-    lastMonth: { from: lastStart, to: thisStart },
+    thisMonth: { from: new Date(thisStart), to: new Date(nextStart) },
+    lastMonth: { from: new Date(lastStart), to: new Date(thisStart) },
   };
 }
 
+/** The UTC calendar month containing `now`, and the one before it. */
+export function utcMonths(now: Date): { thisMonth: { from: Date; to: Date }; lastMonth: { from: Date; to: Date } } {
+  return calendarMonths(now, 'UTC');
+}
+
 /**
- * The UTC days of the last `days` days ending with the day of `now`, oldest first, as
- * ISO dates ("2026-11-25"). Used for per-day trends so that days without sessions are present.
+ * The last `days` local days in `tz` ending with the day of `now`, oldest first, each as its date
+ * ("2026-11-25") and start instant. Used for per-day trends so that days without sessions appear.
  */
+export function lastDays(days: number, now: Date, tz = 'UTC'): { date: string; start: Date; end: Date }[] {
+  const out: { date: string; start: Date; end: Date }[] = [];
+  let end = startOfNext('day', now.getTime(), tz);
+  for (let i = 0; i < days; i++) {
+    const start = startOf('day', end - 1, tz);
+    out.push({ date: localDate(start, tz), start: new Date(start), end: new Date(end) });
+    end = start;
+  }
+  return out.reverse();
+}
+
+/** The UTC days of the last `days` days ending with the day of `now`, oldest first ("2026-11-25"). */
 export function lastUtcDays(days: number, now: Date): string[] {
-  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
-  const out: string[] = [];
-  for (let i = days - 1; i >= 0; i--) out.push(new Date(today - i * DAY_MS).toISOString().slice(0, 10));
-  return out;
+  return lastDays(days, now, 'UTC').map((d) => d.date);
+}
+
+function localDate(ms: number, tz: string): string {
+  const w = wallTimeOf(ms, tz);
+  return `${String(w.year).padStart(4, '0')}-${String(w.month).padStart(2, '0')}-${String(w.day).padStart(2, '0')}`;
+}
+
+/** Buckets a usage series can use, and the most buckets one answer may hold. */
+export const BUCKETS = ['hour', 'day', 'week', 'month'] as const satisfies readonly CalendarUnit[];
+export type Bucket = (typeof BUCKETS)[number];
+export const MAX_BUCKETS = 1000;
+
+/** Parses a bucket name, throwing TL_QUERY_BAD_BUCKET naming what is allowed. */
+export function parseBucket(value: string | undefined, fallback: Bucket): Bucket {
+  if (value === undefined || value === '') return fallback;
+  if (!(BUCKETS as readonly string[]).includes(value)) {
+    throw new TraceLedgerError('TL_QUERY_BAD_BUCKET', `bucket "${value}" is not supported; use one of ${BUCKETS.join(', ')}`, { statusCode: 400 });
+  }
+  return value as Bucket;
+}
+
+/**
+ * Throws TL_QUERY_RANGE_TOO_LARGE when a range would need more than MAX_BUCKETS buckets of this
+ * size, or is unbounded (a series needs both ends). `now` closes an open end.
+ */
+export function checkBucketRange(range: TimeRange, bucket: Bucket, now: Date): { from: Date; to: Date } {
+  const to = range.to ?? new Date(now.getTime() + 1);
+  if (range.from === null) {
+    throw new TraceLedgerError('TL_QUERY_RANGE_TOO_LARGE', `a ${bucket} series needs a start: give from, or a period other than all`, { statusCode: 400 });
+  }
+  if (range.from.getTime() >= to.getTime()) {
+    throw new TraceLedgerError('TL_QUERY_BAD_RANGE', `from (${range.from.toISOString()}) must be before to (${to.toISOString()})`, { statusCode: 400 });
+  }
+  const approx: Record<Bucket, number> = { hour: HOUR_MS, day: DAY_MS, week: 7 * DAY_MS, month: 28 * DAY_MS };
+  const buckets = Math.ceil((to.getTime() - range.from.getTime()) / approx[bucket]);
+  if (buckets > MAX_BUCKETS) {
+    throw new TraceLedgerError(
+      'TL_QUERY_RANGE_TOO_LARGE',
+      `this range holds about ${buckets} ${bucket} buckets, more than the ${MAX_BUCKETS} allowed; use a larger bucket or a shorter range`,
+      { statusCode: 400 },
+    );
+  }
+  return { from: range.from, to };
 }

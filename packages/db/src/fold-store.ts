@@ -147,16 +147,17 @@ export async function upsertSessions(client: PoolClient, states: readonly Sessio
     `INSERT INTO trace_sessions AS t (tenant_id, session_id, agent_id, agent_key_at, agent_key_event, team_id, team_key_at,
         team_key_event, started_event_at, first_event_at, last_event_at, ended_at, end_event_id, status, input_tokens,
         output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, unpriced_tokens, price_version,
-        tool_calls, event_count)
+        tool_calls, event_count, models)
      SELECT tenant_id, session_id, agent_id, agent_key_at, agent_key_event, team_id, team_key_at, team_key_event,
         started_event_at, first_event_at, last_event_at, ended_at, end_event_id, coalesce(status, 'running'),
         input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, unpriced_tokens,
-        price_version, tool_calls, event_count
+        price_version, tool_calls, event_count, models
      FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, session_id text, agent_id text, agent_key_at timestamptz,
         agent_key_event text, team_id text, team_key_at timestamptz, team_key_event text, started_event_at timestamptz,
         first_event_at timestamptz, last_event_at timestamptz, ended_at timestamptz, end_event_id text, status text,
         input_tokens bigint, output_tokens bigint, cached_input_tokens bigint, reasoning_tokens bigint, cost numeric,
-        unpriced_events integer, unpriced_tokens bigint, price_version text, tool_calls integer, event_count integer)
+        unpriced_events integer, unpriced_tokens bigint, price_version text, tool_calls integer, event_count integer,
+        models jsonb)
      ON CONFLICT (tenant_id, session_id) DO UPDATE SET
        agent_id = CASE WHEN ${earlier('agent')} THEN EXCLUDED.agent_id ELSE t.agent_id END,
        agent_key_event = CASE WHEN ${earlier('agent')} THEN EXCLUDED.agent_key_event ELSE t.agent_key_event END,
@@ -181,6 +182,7 @@ export async function upsertSessions(client: PoolClient, states: readonly Sessio
                             THEN coalesce(EXCLUDED.price_version, t.price_version) ELSE t.price_version END,
        tool_calls = t.tool_calls + EXCLUDED.tool_calls,
        event_count = t.event_count + EXCLUDED.event_count,
+       models = tl_merge_models(t.models, EXCLUDED.models),
        updated_at = now()`,
     [JSON.stringify(states.map(stateToRow))],
   );
@@ -224,6 +226,20 @@ function stateToRow(s: SessionState): Record<string, unknown> {
     price_version: s.priceVersion,
     tool_calls: s.toolCalls,
     event_count: s.eventCount,
+    models: Object.fromEntries(
+      Object.entries(s.models).map(([model, u]) => [
+        model,
+        {
+          input: u.inputTokens,
+          output: u.outputTokens,
+          cached: u.cachedInputTokens,
+          reasoning: u.reasoningTokens,
+          cost: formatMoney(u.costNanos),
+          events: u.events,
+          unpriced: u.unpricedEvents,
+        },
+      ]),
+    ),
   };
 }
 

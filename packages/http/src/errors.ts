@@ -38,7 +38,11 @@ function fromFastify(err: FastifyError, prefix: string): { status: number; code:
       break;
   }
   if (err.validation) {
-    return { status: 400, code: `${prefix}_BAD_REQUEST`, message: err.message };
+    // A bad query parameter gets the parameter's own code (TL_QUERY_BAD_PERIOD), as the
+    // handlers' own checks do; anything else is a bad request as a whole.
+    const param = err.validationContext === 'querystring' ? /^\/(\w+)/.exec(err.validation[0]?.instancePath ?? '')?.[1] : undefined;
+    const code = param ? `${prefix}_BAD_${param.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}` : `${prefix}_BAD_REQUEST`;
+    return { status: 400, code, message: err.message };
   }
   if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) {
     return { status: 400, code: `${prefix}_BAD_JSON`, message: `the body is not valid JSON: ${err.message}` };

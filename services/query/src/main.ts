@@ -10,7 +10,7 @@ const pool = createPool(config.databaseUrl, {
   applicationName: 'traceledger-query',
   onIdleError: (err) => logger.warn({ err }, 'idle database connection closed by the server'),
 });
-const app = buildQueryApp({ pool, logger });
+const app = await buildQueryApp({ pool, logger });
 app.addHook('onClose', async () => {
   await pool.end();
 });

@@ -1,10 +1,12 @@
 import type { Pool } from '@traceledger/db';
-import type { TimeRange } from '@traceledger/core';
+import type { Bucket, TimeRange } from '@traceledger/core';
 
 /**
- * Every read of the query service, each a single statement over trace_sessions alone: billing
- * and analytics cannot disagree because there is nothing else to read. Sums come back as
- * Postgres numeric text and stay exact until they are written into the JSON answer.
+ * Every read of the query service. Each answer is computed from trace_sessions: directly, or for
+ * tenant-wide totals from session_rollup_hourly (a summary of trace_sessions kept in the same
+ * transaction by triggers) for whole UTC hours plus trace_sessions for the partial hours at
+ * either end, so the result is exactly the sum over trace_sessions. Sums come back as Postgres
+ * numeric text and stay exact until they are written into the JSON answer.
  */
 
 export interface Totals {
@@ -25,119 +27,223 @@ export interface DurationStats {
   avgMs: string | null;
   p50Ms: string | null;
   p95Ms: string | null;
-}
-
-export interface BillingRow {
-  totalCost: string;
-  totalTokens: string;
-  activeAgents: string;
-  costThisMonth: string;
-  costLastMonth: string;
-}
-
-export interface DayRow {
-  day: string;
-  sessions: string;
-  inputTokens: string;
-  outputTokens: string;
-  cost: string;
+  p99Ms: string | null;
 }
 
 export type Scope = { kind: 'tenant' } | { kind: 'agent'; agentId: string } | { kind: 'team'; teamId: string };
 
-const TOTALS_SELECT = `
-  count(*)::text AS sessions,
-  count(*) FILTER (WHERE status = 'running')::text AS running,
-  count(*) FILTER (WHERE status = 'success')::text AS success,
-  count(*) FILTER (WHERE status = 'error')::text AS error,
-  count(*) FILTER (WHERE status = 'timeout')::text AS timeout,
-  count(*) FILTER (WHERE status = 'cancelled')::text AS cancelled,
+/** Builds a parameter list as SQL is written: `p.add(v)` returns its placeholder. */
+class Params {
+  readonly values: unknown[] = [];
+  add(v: unknown): string {
+    this.values.push(v);
+    return `$${this.values.length}`;
+  }
+}
+
+const TOTALS_OVER = (src: string): string => `
+  coalesce(sum(sessions), 0)::text AS sessions,
+  coalesce(sum(sessions) FILTER (WHERE status = 'running'), 0)::text AS running,
+  coalesce(sum(sessions) FILTER (WHERE status = 'success'), 0)::text AS success,
+  coalesce(sum(sessions) FILTER (WHERE status = 'error'), 0)::text AS error,
+  coalesce(sum(sessions) FILTER (WHERE status = 'timeout'), 0)::text AS timeout,
+  coalesce(sum(sessions) FILTER (WHERE status = 'cancelled'), 0)::text AS cancelled,
   coalesce(sum(input_tokens), 0)::text AS "inputTokens",
   coalesce(sum(output_tokens), 0)::text AS "outputTokens",
   coalesce(sum(cost), 0)::text AS cost,
-  count(*) FILTER (WHERE unpriced_events > 0)::text AS "unpricedSessions",
-  coalesce(sum(unpriced_tokens), 0)::text AS "unpricedTokens"`;
+  coalesce(sum(unpriced_sessions), 0)::text AS "unpricedSessions",
+  coalesce(sum(unpriced_tokens), 0)::text AS "unpricedTokens"
+  FROM (${src}) u`;
 
-function scopeFilter(scope: Scope, params: unknown[]): string {
-  if (scope.kind === 'agent') {
-    params.push(scope.agentId);
-    return ` AND agent_id = $${params.length}`;
-  }
-  if (scope.kind === 'team') {
-    params.push(scope.teamId);
-    return ` AND team_id = $${params.length}`;
-  }
-  return '';
-}
+/** trace_sessions rows in the shape of rollup rows (one session each). */
+const SESSION_AS_ROLLUP = `SELECT status, 1 AS sessions, input_tokens, output_tokens, cost,
+  (unpriced_events > 0)::int AS unpriced_sessions, unpriced_tokens FROM trace_sessions`;
 
-function rangeFilter(range: TimeRange, params: unknown[]): string {
-  params.push(range.to.toISOString());
-  let sql = ` AND started_at < $${params.length}`;
-  if (range.from !== null) {
-    params.push(range.from.toISOString());
-    sql += ` AND started_at >= $${params.length}`;
-  }
+function rangeSql(p: Params, column: string, range: TimeRange): string {
+  let sql = '';
+  if (range.from !== null) sql += ` AND ${column} >= ${p.add(range.from.toISOString())}`;
+  if (range.to !== null) sql += ` AND ${column} < ${p.add(range.to.toISOString())}`;
   return sql;
 }
 
-/** Totals of one tenant (or one of its agents or teams) over a time range of session starts. */
-export async function totals(pool: Pool, tenantId: string, scope: Scope, range: TimeRange): Promise<Totals & DurationStats> {
-  const params: unknown[] = [tenantId];
-  const where = `tenant_id = $1${scopeFilter(scope, params)}${rangeFilter(range, params)}`;
-  const { rows } = await pool.query<Totals & DurationStats>(
-    `SELECT ${TOTALS_SELECT},
-       round(avg(duration_ms))::text AS "avgMs",
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms))::bigint::text AS "p50Ms",
-       round(percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms))::bigint::text AS "p95Ms"
+function scopeSql(p: Params, scope: Scope): string {
+  if (scope.kind === 'agent') return ` AND agent_id = ${p.add(scope.agentId)}`;
+  if (scope.kind === 'team') return ` AND team_id = ${p.add(scope.teamId)}`;
+  return '';
+}
+
+const HOUR_MS = 3_600_000;
+const ceilHour = (d: Date): Date => new Date(Math.ceil(d.getTime() / HOUR_MS) * HOUR_MS);
+const floorHour = (d: Date): Date => new Date(Math.floor(d.getTime() / HOUR_MS) * HOUR_MS);
+
+/**
+ * Totals of a tenant, or of one of its agents or teams, over sessions started in `range`.
+ * Tenant-wide totals read whole hours from the rollup and the partial hours at the ends from
+ * trace_sessions; agent and team totals read trace_sessions (their covering indexes make that
+ * cheap).
+ */
+export async function totals(pool: Pool, tenantId: string, scope: Scope, range: TimeRange): Promise<Totals> {
+  const p = new Params();
+  const tenant = p.add(tenantId);
+  let src: string;
+  if (scope.kind !== 'tenant') {
+    src = `${SESSION_AS_ROLLUP} WHERE tenant_id = ${tenant}${scopeSql(p, scope)}${rangeSql(p, 'started_at', range)}`;
+  } else {
+    const whole: TimeRange = { from: range.from && ceilHour(range.from), to: range.to && floorHour(range.to) };
+    if (whole.from !== null && whole.to !== null && whole.from.getTime() >= whole.to.getTime()) {
+      src = `${SESSION_AS_ROLLUP} WHERE tenant_id = ${tenant}${rangeSql(p, 'started_at', range)}`;
+    } else {
+      const edges: string[] = [];
+      if (range.from !== null && whole.from !== null && whole.from.getTime() !== range.from.getTime()) {
+        edges.push(`(started_at >= ${p.add(range.from.toISOString())} AND started_at < ${p.add(whole.from.toISOString())})`);
+      }
+      if (range.to !== null && whole.to !== null && whole.to.getTime() !== range.to.getTime()) {
+        edges.push(`(started_at >= ${p.add(whole.to.toISOString())} AND started_at < ${p.add(range.to.toISOString())})`);
+      }
+      src = `SELECT status, sessions, input_tokens, output_tokens, cost, unpriced_sessions, unpriced_tokens
+             FROM session_rollup_hourly WHERE tenant_id = ${tenant}${rangeSql(p, 'hour', whole)}`;
+      if (edges.length > 0) src += ` UNION ALL ${SESSION_AS_ROLLUP} WHERE tenant_id = ${tenant} AND (${edges.join(' OR ')})`;
+    }
+  }
+  const { rows } = await pool.query<Totals>(`SELECT ${TOTALS_OVER(src)}`, p.values);
+  return rows[0] as Totals;
+}
+
+/** Average and percentile session durations (ended sessions only) over `range`. */
+export async function durations(pool: Pool, tenantId: string, scope: Scope, range: TimeRange): Promise<DurationStats> {
+  const p = new Params();
+  const where = `tenant_id = ${p.add(tenantId)}${scopeSql(p, scope)}${rangeSql(p, 'started_at', range)} AND duration_ms IS NOT NULL`;
+  const { rows } = await pool.query<DurationStats>(
+    `SELECT round(avg(duration_ms))::bigint::text AS "avgMs",
+            round(percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms))::bigint::text AS "p50Ms",
+            round(percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms))::bigint::text AS "p95Ms",
+            round(percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ms))::bigint::text AS "p99Ms"
      FROM trace_sessions WHERE ${where}`,
-    params,
+    p.values,
   );
-  return rows[0] as Totals & DurationStats;
+  return rows[0] as DurationStats;
 }
 
 /** Whether the tenant has ever had a session of this agent or team (404 otherwise). */
 export async function scopeExists(pool: Pool, tenantId: string, scope: Scope): Promise<boolean> {
-  const params: unknown[] = [tenantId];
+  const p = new Params();
   const { rows } = await pool.query<{ found: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM trace_sessions WHERE tenant_id = $1${scopeFilter(scope, params)}) AS found`,
-    params,
+    `SELECT EXISTS (SELECT 1 FROM trace_sessions WHERE tenant_id = ${p.add(tenantId)}${scopeSql(p, scope)}) AS found`,
+    p.values,
   );
   return rows[0]?.found === true;
 }
 
-/**
- * The billing summary of a tenant: all-time cost and tokens, and cost by calendar month (UTC)
- * of session start. Active agents: distinct agents with a session started this month.
- */
-export async function billingSummary(
-  pool: Pool,
-  tenantId: string,
-  months: { thisMonth: { from: Date; to: Date }; lastMonth: { from: Date; to: Date } },
-): Promise<BillingRow> {
-  const { rows } = await pool.query<BillingRow>(
-    `SELECT coalesce(sum(cost), 0)::text AS "totalCost",
-            coalesce(sum(input_tokens + output_tokens), 0)::text AS "totalTokens",
-            count(DISTINCT agent_id) FILTER (WHERE started_at >= $2 AND started_at < $3)::text AS "activeAgents",
-            coalesce(sum(cost) FILTER (WHERE started_at >= $2 AND started_at < $3), 0)::text AS "costThisMonth",
-            coalesce(sum(cost) FILTER (WHERE started_at >= $4 AND started_at < $2), 0)::text AS "costLastMonth"
-     FROM trace_sessions WHERE tenant_id = $1`,
-    [tenantId, months.thisMonth.from.toISOString(), months.thisMonth.to.toISOString(), months.lastMonth.from.toISOString()],
+/** Distinct agents with a session started in `range`. */
+export async function activeAgents(pool: Pool, tenantId: string, range: TimeRange): Promise<string> {
+  const p = new Params();
+  const { rows } = await pool.query<{ n: string }>(
+    `SELECT count(DISTINCT agent_id)::text AS n FROM trace_sessions WHERE tenant_id = ${p.add(tenantId)}${rangeSql(p, 'started_at', range)}`,
+    p.values,
   );
-  return rows[0] as BillingRow;
+  return rows[0]?.n ?? '0';
 }
 
-/** Per-day (UTC) sessions, tokens and cost of one agent over [from, to); days without sessions are absent. */
-export async function agentDays(pool: Pool, tenantId: string, agentId: string, range: { from: Date; to: Date }): Promise<DayRow[]> {
-  const { rows } = await pool.query<DayRow>(
-    `SELECT to_char(date_trunc('day', started_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS day,
-            count(*)::text AS sessions,
-            coalesce(sum(input_tokens), 0)::text AS "inputTokens",
-            coalesce(sum(output_tokens), 0)::text AS "outputTokens",
-            coalesce(sum(cost), 0)::text AS cost
-     FROM trace_sessions
-     WHERE tenant_id = $1 AND agent_id = $2 AND started_at >= $3 AND started_at < $4
-     GROUP BY 1 ORDER BY 1`,
-    [tenantId, agentId, range.from.toISOString(), range.to.toISOString()],
-  );
-  return rows;
+/** Dimensions answers can be grouped and filtered by. */
+export const DIMENSIONS = ['agent', 'team', 'model', 'status'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+export interface SeriesQuery {
+  range: { from: Date; to: Date };
+  bucket: Bucket | null;
+  tz: string;
+  groupBy: readonly Dimension[];
+  filters: Partial<Record<Dimension, readonly string[]>>;
+  /** Keep only the N groups with the highest cost over the range. */
+  top: number | null;
+  /** Rows after this key (bucket first, then the group-by values), in answer order. */
+  after: readonly (string | null)[] | null;
+  limit: number;
+  /** Order groups by cost, highest first (breakdowns), instead of by bucket and key (series). */
+  byCost: boolean;
+}
+
+export interface SeriesRow {
+  bucket: string | null;
+  keys: Record<string, string | null>;
+  sessions: string;
+  inputTokens: string;
+  outputTokens: string;
+  cost: string;
+  unpricedTokens: string;
+}
+
+const KEY_COLUMN: Record<Dimension, string> = { agent: 's.agent_id', team: 's.team_id', model: 'm.model', status: 's.status' };
+
+/**
+ * Usage grouped by time bucket (in `tz`) and any of agent, team, model and status, with filters,
+ * top-N and keyset pagination. When a model is grouped on or filtered by, tokens and cost are
+ * that model's share of each session (from the row's `models`); otherwise the session totals.
+ */
+export async function series(pool: Pool, tenantId: string, q: SeriesQuery): Promise<{ rows: SeriesRow[]; more: boolean }> {
+  const p = new Params();
+  const perModel = q.groupBy.includes('model') || (q.filters.model?.length ?? 0) > 0;
+  const where = [`s.tenant_id = ${p.add(tenantId)}`, `s.started_at >= ${p.add(q.range.from.toISOString())}`, `s.started_at < ${p.add(q.range.to.toISOString())}`];
+  for (const d of DIMENSIONS) {
+    const values = q.filters[d];
+    if (values && values.length > 0) where.push(`${KEY_COLUMN[d]} = ANY(${p.add(values)}::text[])`);
+  }
+  const keyCols = q.groupBy.map((d) => `${KEY_COLUMN[d]} AS "${d}"`);
+  const bucketCol = q.bucket === null ? 'NULL::timestamptz' : `date_trunc(${p.add(q.bucket)}, s.started_at, ${p.add(q.tz)})`;
+  const measures = perModel
+    ? `count(DISTINCT s.session_id) AS sessions, sum((m.u ->> 'input')::bigint) AS input_tokens, sum((m.u ->> 'output')::bigint) AS output_tokens,
+       sum((m.u ->> 'cost')::numeric) AS cost,
+       sum(CASE WHEN (m.u ->> 'unpriced')::bigint > 0 THEN (m.u ->> 'input')::bigint + (m.u ->> 'output')::bigint + (m.u ->> 'cached')::bigint + (m.u ->> 'reasoning')::bigint ELSE 0 END) AS unpriced_tokens`
+    : `count(*) AS sessions, sum(s.input_tokens) AS input_tokens, sum(s.output_tokens) AS output_tokens, sum(s.cost) AS cost,
+       sum(s.unpriced_tokens) AS unpriced_tokens`;
+  const from = perModel ? 'trace_sessions s CROSS JOIN LATERAL jsonb_each(s.models) AS m(model, u)' : 'trace_sessions s';
+  const groupCols = ['1', ...q.groupBy.map((_, i) => String(i + 2))];
+  const keyRefs = q.groupBy.map((d) => `g."${d}"`);
+
+  let sql = `WITH g AS (
+      SELECT ${bucketCol} AS bucket${keyCols.map((c) => `, ${c}`).join('')}, ${measures}
+      FROM ${from} WHERE ${where.join(' AND ')}
+      GROUP BY ${groupCols.join(', ')})`;
+  let join = '';
+  if (q.top !== null && q.groupBy.length > 0) {
+    sql += `, t AS (
+      SELECT ${q.groupBy.map((d) => `g."${d}"`).join(', ')} FROM g GROUP BY ${keyRefs.join(', ')}
+      ORDER BY sum(g.cost) DESC, ${keyRefs.map((k) => `${k} NULLS LAST`).join(', ')} LIMIT ${p.add(q.top)})`;
+    join = ` JOIN t ON ${q.groupBy.map((d) => `t."${d}" IS NOT DISTINCT FROM g."${d}"`).join(' AND ')}`;
+  }
+  // Keyset order: (bucket, keys) for series; (cost desc, keys) for breakdowns. Null keys sort
+  // last, compared as the highest text.
+  const nk = (ref: string): string => `coalesce(${ref}, chr(1114111))`;
+  const orderKeys = q.byCost ? ['-g.cost', ...keyRefs.map(nk)] : ['g.bucket', ...keyRefs.map(nk)];
+  let after = '';
+  if (q.after !== null) {
+    const [first, ...rest] = q.after;
+    const left = q.byCost
+      ? [`(-g.cost)`, ...keyRefs.map(nk)]
+      : ['g.bucket', ...keyRefs.map(nk)];
+    const right = q.byCost
+      ? [`(-(${p.add(first)})::numeric)`, ...rest.map((v) => `coalesce(${p.add(v)}::text, chr(1114111))`)]
+      : [`${p.add(first)}::timestamptz`, ...rest.map((v) => `coalesce(${p.add(v)}::text, chr(1114111))`)];
+    after = ` WHERE (${left.join(', ')}) > (${right.join(', ')})`;
+  }
+  sql += ` SELECT g.bucket, ${q.groupBy.map((d) => `g."${d}"`).join(', ')}${q.groupBy.length > 0 ? ',' : ''}
+      g.sessions::text AS sessions, g.input_tokens::text AS input_tokens, g.output_tokens::text AS output_tokens,
+      g.cost::text AS cost, g.unpriced_tokens::text AS unpriced_tokens
+    FROM g${join}${after}
+    ORDER BY ${orderKeys.map((k) => (k.startsWith('-') ? `${k.slice(1)} DESC` : k)).join(', ')}
+    LIMIT ${p.add(q.limit + 1)}`;
+  const { rows } = await pool.query<Record<string, string | Date | null>>(sql, p.values);
+  const more = rows.length > q.limit;
+  return {
+    more,
+    rows: rows.slice(0, q.limit).map((r) => ({
+      bucket: r['bucket'] instanceof Date ? r['bucket'].toISOString() : null,
+      keys: Object.fromEntries(q.groupBy.map((d) => [d, (r[d] as string | null) ?? null])),
+      sessions: String(r['sessions']),
+      inputTokens: String(r['input_tokens'] ?? '0'),
+      outputTokens: String(r['output_tokens'] ?? '0'),
+      cost: String(r['cost'] ?? '0'),
+      unpricedTokens: String(r['unpriced_tokens'] ?? '0'),
+    })),
+  };
 }
