@@ -49,6 +49,8 @@ export interface ModelUsage {
   costNanos: bigint;
   events: number;
   unpricedEvents: number;
+  /** Tokens of this model's unpriced events. */
+  unpricedTokens: number;
 }
 
 /** The models key of usage events that name no model. */
@@ -138,6 +140,7 @@ export function eventToState(event: TraceEvent, priced: PricedCost | null = repo
             costNanos: priced?.costNanos ?? 0n,
             events: 1,
             unpricedEvents: unpriced ? 1 : 0,
+            unpricedTokens: unpriced ? event.inputTokens + event.outputTokens + event.cachedInputTokens + event.reasoningTokens : 0,
           },
         }
       : {},
@@ -159,6 +162,7 @@ function mergeModels(a: Record<string, ModelUsage>, b: Record<string, ModelUsage
             costNanos: prev.costNanos + u.costNanos,
             events: prev.events + u.events,
             unpricedEvents: prev.unpricedEvents + u.unpricedEvents,
+            unpricedTokens: prev.unpricedTokens + u.unpricedTokens,
           };
   }
   return out;

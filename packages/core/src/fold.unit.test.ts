@@ -166,6 +166,9 @@ function modelUsage(usage: readonly TraceEvent[]): Record<string, ModelUsage> {
       costNanos: of.reduce((n, e) => n + (e.costNanos ?? 0n), 0n),
       events: of.length,
       unpricedEvents: of.filter((e) => e.costNanos === null).length,
+      unpricedTokens: of
+        .filter((e) => e.costNanos === null)
+        .reduce((n, e) => n + e.inputTokens + e.outputTokens + e.cachedInputTokens + e.reasoningTokens, 0),
     };
   }
   return out;
@@ -360,7 +363,7 @@ describe('fold examples', () => {
       toolCalls: 2,
       eventCount: 7,
       models: {
-        'gpt-4o': { inputTokens: 2005, outputTokens: 507, cachedInputTokens: 100, reasoningTokens: 75, costNanos: 12_500_100n, events: 3, unpricedEvents: 1 },
+        'gpt-4o': { inputTokens: 2005, outputTokens: 507, cachedInputTokens: 100, reasoningTokens: 75, costNanos: 12_500_100n, events: 3, unpricedEvents: 1, unpricedTokens: 12 },
       },
     } satisfies SessionState);
     expect(sessionStatus(s as SessionState)).toBe('success');

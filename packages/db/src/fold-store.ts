@@ -237,6 +237,7 @@ function stateToRow(s: SessionState): Record<string, unknown> {
           cost: formatMoney(u.costNanos),
           events: u.events,
           unpriced: u.unpricedEvents,
+          unpriced_tokens: u.unpricedTokens,
         },
       ]),
     ),

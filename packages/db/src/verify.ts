@@ -40,15 +40,17 @@ export async function verifyDerived(pool: Pool, options: { tenantId?: string } =
   );
   const { rows: models } = await pool.query<{ tenant_id: string; session_id: string; expected: string; actual: string }>(
     `SELECT s.tenant_id, s.session_id,
-            row(s.input_tokens, s.output_tokens, s.cost)::text AS expected,
+            row(s.input_tokens, s.output_tokens, s.cost, s.unpriced_tokens)::text AS expected,
             row(coalesce(sum((m.u ->> 'input')::bigint), 0), coalesce(sum((m.u ->> 'output')::bigint), 0),
-                coalesce(sum((m.u ->> 'cost')::numeric), 0)::numeric(30, 9))::text AS actual
+                coalesce(sum((m.u ->> 'cost')::numeric), 0)::numeric(30, 9),
+                coalesce(sum((m.u ->> 'unpriced_tokens')::bigint), 0))::text AS actual
      FROM trace_sessions s LEFT JOIN LATERAL jsonb_each(s.models) AS m(model, u) ON true
      WHERE $1::text IS NULL OR s.tenant_id = $1
-     GROUP BY s.tenant_id, s.session_id, s.input_tokens, s.output_tokens, s.cost
-     HAVING row(s.input_tokens, s.output_tokens, s.cost) IS DISTINCT FROM
+     GROUP BY s.tenant_id, s.session_id, s.input_tokens, s.output_tokens, s.cost, s.unpriced_tokens
+     HAVING row(s.input_tokens, s.output_tokens, s.cost, s.unpriced_tokens) IS DISTINCT FROM
             row(coalesce(sum((m.u ->> 'input')::bigint), 0), coalesce(sum((m.u ->> 'output')::bigint), 0),
-                coalesce(sum((m.u ->> 'cost')::numeric), 0)::numeric(30, 9))`,
+                coalesce(sum((m.u ->> 'cost')::numeric), 0)::numeric(30, 9),
+                coalesce(sum((m.u ->> 'unpriced_tokens')::bigint), 0))`,
     [tenant],
   );
   return [

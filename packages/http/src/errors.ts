@@ -40,7 +40,9 @@ function fromFastify(err: FastifyError, prefix: string): { status: number; code:
   if (err.validation) {
     // A bad query parameter gets the parameter's own code (TL_QUERY_BAD_PERIOD), as the
     // handlers' own checks do; anything else is a bad request as a whole.
-    const param = err.validationContext === 'querystring' ? /^\/(\w+)/.exec(err.validation[0]?.instancePath ?? '')?.[1] : undefined;
+    const first = err.validation[0];
+    const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
+    const param = err.validationContext === 'querystring' ? (/^\/(\w+)/.exec(first?.instancePath ?? '')?.[1] ?? missing) : undefined;
     const code = param ? `${prefix}_BAD_${param.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}` : `${prefix}_BAD_REQUEST`;
     return { status: 400, code, message: err.message };
   }

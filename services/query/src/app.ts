@@ -275,7 +275,7 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
     keyLength: number,
   ) {
     const format = exportFormat(q.format, request.headers.accept);
-    const after = decodeCursor(q.cursor, keyLength);
+    const after = decodeCursor(q.cursor, keyLength, base.byCost ? 'decimal' : 'instant');
     const sortKey = (row: SeriesRow): (string | null)[] =>
       base.byCost ? [normaliseDecimalText(row.cost), ...base.groupBy.map((d) => row.keys[d] ?? null)] : [row.bucket, ...base.groupBy.map((d) => row.keys[d] ?? null)];
     if (format === 'json') {

@@ -38,15 +38,29 @@ export function encodeCursor(key: readonly (string | null)[]): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
-export function decodeCursor(value: string | undefined, length: number): (string | null)[] | null {
+/**
+ * Decodes a cursor of `length` keys whose first key is a bucket start (`instant`, as encoded:
+ * ISO 8601 UTC) or a cost (`decimal`). The first key is checked here because Postgres would
+ * otherwise cast it: "garbage" fails as a 500, and "yesterday" or null silently end the pages.
+ */
+export function decodeCursor(value: string | undefined, length: number, first: 'instant' | 'decimal'): (string | null)[] | null {
   if (value === undefined || value === '') return null;
   try {
     const key = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(key) && key.length === length && key.every((k) => k === null || typeof k === 'string')) return key as (string | null)[];
+    if (Array.isArray(key) && key.length === length && key.every((k) => k === null || typeof k === 'string')) {
+      const head = key[0] as string | null;
+      const ok = typeof head === 'string' && (first === 'decimal' ? /^\d{1,21}(\.\d{1,9})?$/.test(head) : isIsoInstant(head));
+      if (ok) return key as (string | null)[];
+    }
   } catch {
     // fall through to the error below
   }
   throw bad('TL_QUERY_BAD_CURSOR', 'cursor is not one this endpoint returned for the same groupBy; start again without it');
+}
+
+function isIsoInstant(text: string): boolean {
+  const ms = Date.parse(text);
+  return !Number.isNaN(ms) && new Date(ms).toISOString() === text;
 }
 
 export type ExportFormat = 'json' | 'csv' | 'ndjson';

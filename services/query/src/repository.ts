@@ -193,7 +193,7 @@ export async function series(pool: Pool, tenantId: string, q: SeriesQuery): Prom
   const measures = perModel
     ? `count(DISTINCT s.session_id) AS sessions, sum((m.u ->> 'input')::bigint) AS input_tokens, sum((m.u ->> 'output')::bigint) AS output_tokens,
        sum((m.u ->> 'cost')::numeric) AS cost,
-       sum(CASE WHEN (m.u ->> 'unpriced')::bigint > 0 THEN (m.u ->> 'input')::bigint + (m.u ->> 'output')::bigint + (m.u ->> 'cached')::bigint + (m.u ->> 'reasoning')::bigint ELSE 0 END) AS unpriced_tokens`
+       sum((m.u ->> 'unpriced_tokens')::bigint) AS unpriced_tokens`
     : `count(*) AS sessions, sum(s.input_tokens) AS input_tokens, sum(s.output_tokens) AS output_tokens, sum(s.cost) AS cost,
        sum(s.unpriced_tokens) AS unpriced_tokens`;
   const from = perModel ? 'trace_sessions s CROSS JOIN LATERAL jsonb_each(s.models) AS m(model, u)' : 'trace_sessions s';
