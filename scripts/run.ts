@@ -11,7 +11,8 @@ import { mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@traceledger/config';
-import { migrate } from '@traceledger/db';
+import { createApiKey } from '@traceledger/auth';
+import { createPool, migrate } from '@traceledger/db';
 import { sampleSessions } from './sample-events.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,6 +32,13 @@ const config = loadConfig(env);
 const say = (msg: string): void => console.log(`traceledger: ${msg}`);
 
 await migrate(config.databaseUrl);
+// A development tenant with one ingest key and one query key, as an operator would make them
+// with `bin/traceledger keys create`.
+const DEV_TENANT = env['DEV_TENANT'] ?? 'dev';
+const keyPool = createPool(config.databaseUrl, { max: 1 });
+const ingestKey = await createApiKey(keyPool, { tenantId: DEV_TENANT, scopes: ['ingest'], label: `npm run ${mode}` });
+const queryKey = await createApiKey(keyPool, { tenantId: DEV_TENANT, scopes: ['query'], label: `npm run ${mode}` });
+await keyPool.end();
 say(`database ready (${new URL(config.databaseUrl).pathname.slice(1)}), Kafka at ${config.kafkaBrokers.join(',')}, topic ${config.kafkaTopic}`);
 
 const logDir = join(ROOT, '.tl-run');
@@ -95,14 +103,21 @@ await waitUntil('the services to answer', 60_000, async () => {
 });
 say(`ingest on ${ingestUrl}, query on ${queryUrl}`);
 
+say(`tenant ${DEV_TENANT}: ingest key ${ingestKey.key}`);
+say(`tenant ${DEV_TENANT}: query key  ${queryKey.key}`);
+const ingestAuth = { authorization: `Bearer ${ingestKey.key}` };
+const queryAuth = { authorization: `Bearer ${queryKey.key}` };
+
 if (mode === 'stack') {
+  say(`try: curl -H 'Authorization: Bearer ${queryKey.key}' ${queryUrl}/api/billing/summary`);
+  say(`API documentation: ${queryUrl}/docs`);
   say('running; post events to POST /v1/events, read GET /api/billing/summary. Ctrl-C stops.');
 } else {
-  const before = await (await fetch(`${queryUrl}/api/analytics/platform?period=all`)).json() as { data: { totalSessions: number } };
+  const before = await (await fetch(`${queryUrl}/api/analytics/platform?period=all`, { headers: queryAuth })).json() as { data: { totalSessions: number } };
   const sample = sampleSessions(25);
   const res = await fetch(`${ingestUrl}/v1/events`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...ingestAuth },
     body: JSON.stringify({ events: sample.events }),
   });
   if (res.status !== 202) {
@@ -111,11 +126,11 @@ if (mode === 'stack') {
   }
   say(`posted ${sample.events.length} events of ${sample.expected.sessions} sessions (cost ${sample.expected.cost}); waiting for the fold`);
   await waitUntil('the consumer to fold the sample', 60_000, async () => {
-    const r = (await (await fetch(`${queryUrl}/api/analytics/platform?period=all`)).json()) as { data: { totalSessions: number } };
+    const r = (await (await fetch(`${queryUrl}/api/analytics/platform?period=all`, { headers: queryAuth })).json()) as { data: { totalSessions: number } };
     return r.data.totalSessions >= before.data.totalSessions + sample.expected.sessions ? true : undefined;
   });
-  const billing = await (await fetch(`${queryUrl}/api/billing/summary`)).text();
-  const analytics = await (await fetch(`${queryUrl}/api/analytics/platform?period=all`)).text();
+  const billing = await (await fetch(`${queryUrl}/api/billing/summary`, { headers: queryAuth })).text();
+  const analytics = await (await fetch(`${queryUrl}/api/analytics/platform?period=all`, { headers: queryAuth })).text();
   const cost = (body: string): string => /"totalCost":(-?[\d.]+)/.exec(body)?.[1] ?? '?';
   console.log(`\nGET /api/billing/summary\n${billing}\n\nGET /api/analytics/platform?period=all\n${analytics}\n`);
   if (cost(billing) !== cost(analytics)) {

@@ -3,7 +3,7 @@ import { formatMoney, normaliseDecimalText, parseMoney, type EndStatus, type Tra
 import { applyEvents, verifyDerived } from '@traceledger/db';
 import { buildQueryApp } from '@traceledger/query';
 import { rawNumber } from './helpers/pipeline.js';
-import { createTestDatabase, testLogger, uid } from './helpers/world.js';
+import { createTestDatabase, headerTenant, testLogger, uid } from './helpers/world.js';
 
 // The invariant the product exists for: billing = analytics = a direct SQL sum over
 // trace_sessions, for random ranges and zones, month boundaries and DST changes included.
@@ -48,7 +48,7 @@ function sessionEvents(tenantId: string, i: number): TraceEvent[] {
 const all = TENANTS.flatMap((t) => Array.from({ length: 400 }, (_, i) => sessionEvents(t, i)).flat());
 for (let i = 0; i < all.length; i += 500) await applyEvents(pool, all.slice(i, i + 500).map((event) => ({ event })));
 
-const app = await buildQueryApp({ pool, logger: testLogger(), tenantOf: (req) => String(req.headers['x-test-tenant']), now: () => new Date(START + SPAN_MS) });
+const app = await buildQueryApp({ pool, logger: testLogger(), auth: headerTenant(), now: () => new Date(START + SPAN_MS) });
 const get = (tenant: string, url: string) => app.inject({ method: 'GET', url, headers: { 'x-test-tenant': tenant } });
 
 async function sqlSum(tenant: string, from: string | null, to: string | null): Promise<{ cost: string; sessions: number }> {

@@ -51,7 +51,7 @@ describe('the README run command', () => {
     expect(billingCost).toBeDefined();
     expect(Number(billingCost)).toBeGreaterThan(0);
     expect(analyticsCost).toBe(billingCost);
-    const { rows } = await pool.query<{ cost: string }>('SELECT sum(cost)::text AS cost FROM trace_sessions');
+    const { rows } = await pool.query<{ cost: string }>("SELECT sum(cost)::text AS cost FROM trace_sessions WHERE tenant_id = 'dev'");
     expect(normaliseDecimalText(rows[0]?.cost ?? null)).toBe(billingCost);
     expect(out).toContain('billing and analytics agree');
   });
@@ -61,12 +61,16 @@ describe('the README run command', () => {
     const run = await runScript('stack', url);
     try {
       await waitFor(() => run.output().includes('Ctrl-C stops'), { timeoutMs: 90_000, what: 'the stack to start' });
+      const ingestKey = /ingest key (tl_\S+)/.exec(run.output())?.[1];
+      const queryKey = /query key\s+(tl_\S+)/.exec(run.output())?.[1];
+      expect(ingestKey, run.output()).toBeDefined();
+      expect(queryKey, run.output()).toBeDefined();
       const ingest = `http://127.0.0.1:${run.env.INGEST_PORT}`;
       const query = `http://127.0.0.1:${run.env.QUERY_PORT}`;
       const sessionId = `stack-${uid()}`;
       const posted = await fetch(`${ingest}/v1/events`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ingestKey}` },
         body: JSON.stringify({
           events: [
             { event_id: `${sessionId}-1`, session_id: sessionId, agent_id: 'stack-agent', type: 'llm.usage', occurred_at: new Date().toISOString(), input_tokens: 5, output_tokens: 7, cost: '0.25' },
@@ -75,10 +79,13 @@ describe('the README run command', () => {
       });
       expect(posted.status).toBe(202);
       const summary = await waitFor(async () => {
-        const body = await (await fetch(`${query}/api/billing/summary`)).text();
+        const body = await (await fetch(`${query}/api/billing/summary`, { headers: { authorization: `Bearer ${queryKey}` } })).text();
         return body.includes('"totalCost":0.25') ? body : undefined;
       }, { timeoutMs: 30_000, what: 'the event to reach billing' });
       expect(summary).toContain('"totalTokens":12');
+      // The keys the stack printed are scoped: the ingest key cannot read.
+      const denied = await fetch(`${query}/api/billing/summary`, { headers: { authorization: `Bearer ${ingestKey}` } });
+      expect(denied.status).toBe(403);
     } finally {
       run.child.kill('SIGTERM');
     }

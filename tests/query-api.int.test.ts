@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseMoney, type EndStatus, type TraceEvent } from '@traceledger/core';
 import { applyEvents } from '@traceledger/db';
 import { buildQueryApp } from '@traceledger/query';
-import { createTestDatabase, testLogger, uid } from './helpers/world.js';
+import { createTestDatabase, headerTenant, testLogger, uid } from './helpers/world.js';
 
 // What a dashboard relies on from the query API, against a small hand-made world whose every
 // answer below is computed by hand (the sessions table is the worked example). The world is
@@ -67,7 +67,7 @@ function sessionEvents(tenantId: string, s: SessionSpec): TraceEvent[] {
 
 await applyEvents(pool, [...SESSIONS.map((s) => sessionEvents(TENANT, s)), sessionEvents(OTHER, FOREIGN)].flat().map((event) => ({ event })));
 
-const appAt = (now: Date) => buildQueryApp({ pool, logger: testLogger(), tenantOf: (req) => String(req.headers['x-test-tenant']), now: () => now });
+const appAt = (now: Date) => buildQueryApp({ pool, logger: testLogger(), auth: headerTenant(), now: () => now });
 const app = await appAt(NOW);
 afterAll(() => app.close());
 

@@ -1,3 +1,6 @@
+import { fixedTenant, type Authenticator } from '@traceledger/auth';
+import type { Logger } from '@traceledger/logging';
+import { DEFAULT_TENANT } from '@traceledger/core';
 import { afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { EventCodec } from '@traceledger/contract';
@@ -26,15 +29,15 @@ export interface Pipeline {
  * query apps (called through inject, no socket) and a consumer group member on a fresh topic.
  * Everything is closed after the test file.
  */
-export async function startPipeline(): Promise<Pipeline> {
-  const logger = testLogger();
+export async function startPipeline(options: { auth?: (pool: Pool) => Authenticator; logger?: Logger } = {}): Promise<Pipeline> {
+  const logger = options.logger ?? testLogger();
   const { pool } = await createTestDatabase();
   const { kafka, topic, deadLetterTopic, group } = await createTestTopics(logger);
   const codec = EventCodec.fromDirectory();
   const publisher = kafka.publisher();
   await publisher.connect();
   const ingest = buildIngestApp(
-    { publisher, codec, logger },
+    { publisher, codec, logger, auth: options.auth?.(pool) ?? fixedTenant(DEFAULT_TENANT) },
     { topic, maxBodyBytes: 1_048_576, maxBatchEvents: 10_000, retryAfterSeconds: 5 },
   );
   // The repository's price book, loaded as the consumer's main does.
@@ -45,7 +48,7 @@ export async function startPipeline(): Promise<Pipeline> {
     { topic, deadLetterTopic },
   );
   await consumer.start();
-  const query = await buildQueryApp({ pool, logger });
+  const query = await buildQueryApp({ pool, logger, auth: options.auth?.(pool) ?? fixedTenant(DEFAULT_TENANT) });
   afterAll(async () => {
     await consumer.stop();
     await ingest.close();

@@ -1,3 +1,4 @@
+import type { Authenticator } from '@traceledger/auth';
 import { randomBytes } from 'node:crypto';
 import { afterAll, inject } from 'vitest';
 import pino from 'pino';
@@ -64,4 +65,19 @@ export async function createTestTopics(logger: Logger = testLogger()): Promise<{
     { topic: deadLetterTopic, partitions: 1 },
   ]);
   return { brokers, kafka, topic, deadLetterTopic, group: `tl-test-group-${id}` };
+}
+
+/**
+ * For tests that are about something other than keys: each request acts for the tenant named
+ * in its `x-test-tenant` header, with every scope. (tests/auth.int.test.ts tests real keys.)
+ */
+export function headerTenant(header = 'x-test-tenant'): Authenticator {
+  return {
+    authenticate: async (headers) => {
+      const v = headers[header];
+      const tenantId = Array.isArray(v) ? v[0] : v;
+      if (tenantId === undefined) throw new Error(`test request without ${header}`);
+      return { tenantId, keyId: 'test', scopes: ['ingest', 'query', 'admin'] };
+    },
+  };
 }

@@ -28,7 +28,16 @@ describe('loadConfig', () => {
       maxBatchEvents: 10_000,
       retryAfterSeconds: 5,
       migrateOnStart: true,
+      queryDbRole: 'traceledger_query',
+      authMode: 'keys',
     });
+  });
+
+  it('turns off the row-security role with QUERY_DB_ROLE=none, and keys with AUTH_MODE=none', () => {
+    expect(loadConfig({ QUERY_DB_ROLE: 'none' }).queryDbRole).toBeNull();
+    expect(loadConfig({ AUTH_MODE: 'none' }).authMode).toBe('none');
+    expect(() => loadConfig({ AUTH_MODE: 'off' })).toThrow(/AUTH_MODE/);
+    expect(() => loadConfig({ QUERY_DB_ROLE: 'Robert; DROP' })).toThrow(/QUERY_DB_ROLE/);
   });
 
   it('reads only the env it is given, treats blank as unset, and returns a frozen object', () => {

@@ -25,6 +25,10 @@ export interface Config {
   retryAfterSeconds: number;
   /** Apply migrations when a service starts (dev convenience). */
   migrateOnStart: boolean;
+  /** Row-security role the query service reads as (migration 0005); null (QUERY_DB_ROLE=none): the connection's own. */
+  queryDbRole: string | null;
+  /** `keys`: every request needs an API key; `none`: one tenant (DEFAULT_TENANT), no keys (local use only). */
+  authMode: 'keys' | 'none';
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -60,8 +64,14 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxBatchEvents: int(env, 'MAX_BATCH_EVENTS', 10_000, 1, 100_000),
     retryAfterSeconds: int(env, 'RETRY_AFTER_SECONDS', 5, 1, 3600),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
+    queryDbRole: nullIfNone(str(env, 'QUERY_DB_ROLE', 'traceledger_query', /^[a-z_][a-z0-9_]{0,62}$/, 'a Postgres role name, or none')),
+    authMode: oneOf(env, 'AUTH_MODE', 'keys', ['keys', 'none'] as const),
   };
   return Object.freeze(config);
+}
+
+function nullIfNone(v: string): string | null {
+  return v === 'none' ? null : v;
 }
 
 function raw(env: Env, name: string): string | undefined {

@@ -6,3 +6,4 @@ export type { SourcedEvent, ApplyResult } from './fold-store.js';
 export { PRICES_DIR, readPriceFiles, storePriceEntries, loadPriceBook } from './price-book.js';
 export { verifyDerived } from './verify.js';
 export type { Drift } from './verify.js';
+export { withTenant } from './tenant.js';

@@ -2,3 +2,4 @@ export { errorHandler, notFoundHandler } from './errors.js';
 export type { ErrorBody } from './errors.js';
 export { Decimal, exactJsonStringify } from './exact-json.js';
 export { schemaErrorFormatter } from './schema-errors.js';
+export { requireScope, tenantOf } from './auth-hook.js';

@@ -1,9 +1,10 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { DEFAULT_TENANT, TraceLedgerError, type TraceEvent } from '@traceledger/core';
+import { TraceLedgerError, type TraceEvent } from '@traceledger/core';
+import type { Authenticator } from '@traceledger/auth';
 import { EventRejectedError, legacySummaryToEvents, parseEvent, type EventCodec, type LegacySummary } from '@traceledger/contract';
 import type { OutMessage, Publisher } from '@traceledger/kafka';
-import { errorHandler, notFoundHandler } from '@traceledger/http';
+import { errorHandler, notFoundHandler, requireScope, tenantOf } from '@traceledger/http';
 import { IngestError, IngestErrorCode } from './errors.js';
 
 /** What the ingest app needs from the outside world. */
@@ -13,8 +14,8 @@ export interface IngestDeps {
   logger: Logger;
   /** Clock in epoch milliseconds (tests pin it). */
   now?: () => number;
-  /** The caller's tenant, from its credentials. Until API keys exist: the default tenant. */
-  tenantOf?: (request: FastifyRequest) => string;
+  /** Who a request acts for: API keys with the ingest scope (the tenant comes from the key). */
+  auth: Authenticator;
 }
 
 export interface IngestOptions {
@@ -72,7 +73,6 @@ const legacySchema = {
  */
 export function buildIngestApp(deps: IngestDeps, options: IngestOptions): FastifyInstance {
   const now = deps.now ?? Date.now;
-  const tenantOf = deps.tenantOf ?? (() => DEFAULT_TENANT);
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: options.maxBodyBytes,
@@ -81,6 +81,7 @@ export function buildIngestApp(deps: IngestDeps, options: IngestOptions): Fastif
   });
   app.setErrorHandler(errorHandler('TL_INGEST'));
   app.setNotFoundHandler(notFoundHandler('TL_INGEST'));
+  requireScope(app, deps.auth, 'ingest');
 
   async function publish(events: readonly TraceEvent[]): Promise<void> {
     const ingestedAt = now();

@@ -1,3 +1,5 @@
+import { fixedTenant } from '@traceledger/auth';
+import { DEFAULT_TENANT } from '@traceledger/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventCodec } from '@traceledger/contract';
 import type { InRecord } from '@traceledger/kafka';
@@ -10,7 +12,7 @@ const { kafka, topic } = await createTestTopics(logger);
 const codec = EventCodec.fromDirectory();
 const publisher = kafka.publisher();
 await publisher.connect();
-const app = buildIngestApp({ publisher, codec, logger }, { topic, maxBodyBytes: 64 * 1024, maxBatchEvents: 50, retryAfterSeconds: 5 });
+const app = buildIngestApp({ publisher, codec, logger, auth: fixedTenant(DEFAULT_TENANT) }, { topic, maxBodyBytes: 64 * 1024, maxBatchEvents: 50, retryAfterSeconds: 5 });
 const landed: InRecord[] = [];
 const reader = kafka.consumer({ groupId: `reader-${uid()}` });
 await reader.start(topic, async (records) => {

@@ -1,3 +1,5 @@
+import { fixedTenant } from '@traceledger/auth';
+import { DEFAULT_TENANT } from '@traceledger/core';
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventCodec } from '@traceledger/contract';
@@ -20,7 +22,7 @@ describe('ingest when Kafka cannot take events', () => {
     const kafka = createKafka({ brokers: [`127.0.0.1:${await closedPort()}`], clientId: 'tl-test-down', logger });
     const publisher = kafka.publisher();
     const app = buildIngestApp(
-      { publisher, codec: EventCodec.fromDirectory(), logger },
+      { publisher, codec: EventCodec.fromDirectory(), logger, auth: fixedTenant(DEFAULT_TENANT) },
       { topic: 'unreachable', maxBodyBytes: 1_048_576, maxBatchEvents: 100, retryAfterSeconds: 7, publishTimeoutMs: 3000 },
     );
     afterAll(() => app.close());

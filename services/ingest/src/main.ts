@@ -1,11 +1,21 @@
 import { loadConfig } from '@traceledger/config';
+import { KeyStore, apiKeyAuthenticator, fixedTenant } from '@traceledger/auth';
+import { DEFAULT_TENANT } from '@traceledger/core';
 import { EventCodec } from '@traceledger/contract';
+import { createPool, migrate } from '@traceledger/db';
 import { createKafka } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 import { buildIngestApp } from './app.js';
 
 const config = loadConfig();
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
+if (config.migrateOnStart) await migrate(config.databaseUrl);
+// API keys are looked up in Postgres (cached briefly); nothing else in ingest touches the database.
+const pool = createPool(config.databaseUrl, {
+  max: 4,
+  applicationName: 'traceledger-ingest',
+  onIdleError: (err) => logger.warn({ err }, 'idle database connection closed by the server'),
+});
 const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-ingest', logger });
 await kafka.ensureTopics([
   { topic: config.kafkaTopic, partitions: config.kafkaTopicPartitions },
@@ -14,7 +24,7 @@ await kafka.ensureTopics([
 const publisher = kafka.publisher();
 await publisher.connect();
 const app = buildIngestApp(
-  { publisher, codec: EventCodec.fromDirectory(), logger },
+  { publisher, codec: EventCodec.fromDirectory(), logger, auth: config.authMode === 'keys' ? apiKeyAuthenticator(new KeyStore(pool)) : fixedTenant(DEFAULT_TENANT) },
   {
     topic: config.kafkaTopic,
     maxBodyBytes: config.maxBodyBytes,
@@ -24,6 +34,7 @@ const app = buildIngestApp(
 );
 app.addHook('onClose', async () => {
   await publisher.disconnect();
+  await pool.end();
 });
 
 // SIGTERM drains: stop accepting, answer requests in flight, then disconnect from Kafka.

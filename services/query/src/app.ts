@@ -3,8 +3,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
+import type { Authenticator } from '@traceledger/auth';
 import {
-  DEFAULT_TENANT,
   TraceLedgerError,
   calendarMonths,
   checkBucketRange,
@@ -16,8 +16,8 @@ import {
   type RangeQuery,
   type ResolvedRange,
 } from '@traceledger/core';
-import type { Pool } from '@traceledger/db';
-import { Decimal, errorHandler, exactJsonStringify, notFoundHandler, schemaErrorFormatter } from '@traceledger/http';
+import { withTenant, type Pool } from '@traceledger/db';
+import { Decimal, errorHandler, exactJsonStringify, notFoundHandler, requireScope, schemaErrorFormatter, tenantOf } from '@traceledger/http';
 import { decodeCursor, encodeCursor, exportFormat, parseFilters, parseGroupBy } from './params.js';
 import {
   activeAgents,
@@ -28,6 +28,7 @@ import {
   type Dimension,
   type Scope,
   type SeriesQuery,
+  type Db,
   type SeriesRow,
   type Totals,
 } from './repository.js';
@@ -39,8 +40,10 @@ export interface QueryDeps {
   logger: Logger;
   /** Clock (tests pin it). */
   now?: () => Date;
-  /** The caller's tenant, from its credentials. Until API keys exist: the default tenant. */
-  tenantOf?: (request: FastifyRequest) => string;
+  /** Who a request acts for: API keys with the query scope (the tenant comes from the key). */
+  auth: Authenticator;
+  /** Row-security role every read runs as (migration 0005); null keeps the connection's role. */
+  dbRole?: string | null;
 }
 
 const MAX_TREND_DAYS = 366;
@@ -64,13 +67,19 @@ type RangeQs = RangeQuery & { period?: string };
  */
 export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
   const now = deps.now ?? (() => new Date());
-  const tenantOf = deps.tenantOf ?? (() => DEFAULT_TENANT);
+  const role = deps.dbRole === undefined ? 'traceledger_query' : deps.dbRole;
+  /** Runs reads for the request's tenant, behind row-level security as well as the SQL filters. */
+  const asTenant = <T>(request: FastifyRequest, fn: (db: Db, tenantId: string) => Promise<T>): Promise<T> => {
+    const tenantId = tenantOf(request);
+    return withTenant(deps.pool, tenantId, role, (db) => fn(db, tenantId));
+  };
   const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, schemaErrorFormatter });
   app.setErrorHandler(errorHandler('TL_QUERY'));
   app.setNotFoundHandler(notFoundHandler('TL_QUERY'));
   // Response schemas document the answers; the exact serializer writes them (money digit for digit).
   app.setSerializerCompiler(() => exactJsonStringify);
   app.setReplySerializer(exactJsonStringify);
+  requireScope(app, deps.auth, 'query');
 
   await app.register(swagger, {
     openapi: {
@@ -95,16 +104,15 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   app.get<{ Querystring: RangeQs }>('/api/billing/summary', { schema: S.billingSummary }, async (request) => {
-    const tenantId = tenantOf(request);
     const r = range(request.query, 'all');
     const months = calendarMonths(now(), r.tz);
     const custom = r.period !== 'all';
-    const [all, thisMonth, lastMonth, agents] = await Promise.all([
-      totals(deps.pool, tenantId, { kind: 'tenant' }, r),
-      totals(deps.pool, tenantId, { kind: 'tenant' }, months.thisMonth),
-      totals(deps.pool, tenantId, { kind: 'tenant' }, months.lastMonth),
-      activeAgents(deps.pool, tenantId, custom ? r : months.thisMonth),
-    ]);
+    const [all, thisMonth, lastMonth, agents] = await asTenant(request, async (db, tenantId) => [
+      await totals(db, tenantId, { kind: 'tenant' }, r),
+      await totals(db, tenantId, { kind: 'tenant' }, months.thisMonth),
+      await totals(db, tenantId, { kind: 'tenant' }, months.lastMonth),
+      await activeAgents(db, tenantId, custom ? r : months.thisMonth),
+    ] as const);
     return {
       totalCost: money(all.cost),
       totalTokens: count(String(BigInt(all.inputTokens) + BigInt(all.outputTokens))),
@@ -117,7 +125,7 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
 
   const platform = async (request: FastifyRequest<{ Querystring: RangeQs }>) => {
     const r = range(request.query, '7d');
-    const t = await totals(deps.pool, tenantOf(request), { kind: 'tenant' }, r);
+    const t = await asTenant(request, (db, tenantId) => totals(db, tenantId, { kind: 'tenant' }, r));
     return {
       data: {
         ...rangeOut(r),
@@ -141,10 +149,11 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
     (kind: 'agent' | 'team') =>
     async (request: FastifyRequest<{ Params: { id: string }; Querystring: RangeQs }>) => {
       const r = range(request.query, '30d');
-      const tenantId = tenantOf(request);
       const s: Scope = kind === 'agent' ? { kind, agentId: request.params.id } : { kind, teamId: request.params.id };
-      if (!(await scopeExists(deps.pool, tenantId, s))) throw notFound(kind, request.params.id);
-      const [t, d] = await Promise.all([totals(deps.pool, tenantId, s, r), durations(deps.pool, tenantId, s, r)]);
+      const [t, d] = await asTenant(request, async (db, tenantId) => {
+        if (!(await scopeExists(db, tenantId, s))) throw notFound(kind, request.params.id);
+        return [await totals(db, tenantId, s, r), await durations(db, tenantId, s, r)] as const;
+      });
       return {
         data: {
           [`${kind}Id`]: request.params.id,
@@ -169,14 +178,14 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
     async (request) => {
       const days = parseDays(request.query.days);
       const tz = resolveRange({ tz: request.query.tz }, now(), 'all').tz;
-      const tenantId = tenantOf(request);
       const agentId = request.params.id;
-      if (!(await scopeExists(deps.pool, tenantId, { kind: 'agent', agentId }))) throw notFound('agent', agentId);
       const labels = lastDays(days, now(), tz);
       const first = labels[0];
       const last = labels[labels.length - 1];
       if (first === undefined || last === undefined) throw new Error('no days');
-      const { rows } = await series(deps.pool, tenantId, {
+      const { rows } = await asTenant(request, async (db, tenantId) => {
+        if (!(await scopeExists(db, tenantId, { kind: 'agent', agentId }))) throw notFound('agent', agentId);
+        return series(db, tenantId, {
         range: { from: first.start, to: last.end },
         bucket: 'day',
         tz,
@@ -186,6 +195,7 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
         after: null,
         limit: days + 2,
         byCost: false,
+        });
       });
       const byStart = new Map(rows.map((r) => [r.bucket, r]));
       return {
@@ -234,7 +244,7 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
       byCost: false,
     };
     const head = { bucket, groupBy, ...rangeOut(r), from: bounded.from.toISOString(), to: bounded.to.toISOString() };
-    return answerSeries(request, reply, tenantOf(request), base, q, head, 1 + groupBy.length);
+    return answerSeries(request, reply, base, q, head, 1 + groupBy.length);
   });
 
   app.get<{ Querystring: RangeQs & { by?: string; limit?: string; cursor?: string; format?: string } }>(
@@ -257,7 +267,7 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
         byCost: true,
       };
       const head = { by: by[0], ...rangeOut(r) };
-      return answerSeries(request, reply, tenantOf(request), base, q, head, 2);
+      return answerSeries(request, reply, base, q, head, 2);
     },
   );
 
@@ -268,7 +278,6 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
   async function answerSeries(
     request: FastifyRequest,
     reply: FastifyReply,
-    tenantId: string,
     base: Omit<SeriesQuery, 'after' | 'limit'>,
     q: { limit?: string; cursor?: string; format?: string },
     head: Record<string, unknown>,
@@ -280,7 +289,7 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
       base.byCost ? [normaliseDecimalText(row.cost), ...base.groupBy.map((d) => row.keys[d] ?? null)] : [row.bucket, ...base.groupBy.map((d) => row.keys[d] ?? null)];
     if (format === 'json') {
       const limit = q.limit === undefined ? 1000 : intParam('limit', q.limit, 1, 10_000);
-      const page = await series(deps.pool, tenantId, { ...base, after, limit });
+      const page = await asTenant(request, (db, tenantId) => series(db, tenantId, { ...base, after, limit }));
       const last = page.rows[page.rows.length - 1];
       return { data: { ...head, rows: page.rows.map((row) => jsonRow(row, base)), nextCursor: page.more && last ? encodeCursor(sortKey(last)) : null } };
     }
@@ -289,7 +298,8 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
       if (format === 'csv') yield `${columns.join(',')}\n`;
       let cursor = after;
       for (;;) {
-        const page = await series(deps.pool, tenantId, { ...base, after: cursor, limit: EXPORT_PAGE_ROWS });
+        // Each page in its own short transaction: a slow reader never holds a connection open.
+        const page = await asTenant(request, (db, tenantId) => series(db, tenantId, { ...base, after: cursor, limit: EXPORT_PAGE_ROWS }));
         for (const row of page.rows) {
           const flat = flatRow(row, base);
           yield format === 'csv' ? `${columns.map((c) => csvCell(flat[c] ?? null)).join(',')}\n` : `${exactJsonStringify(jsonRow(row, base))}\n`;

@@ -1,4 +1,6 @@
 import { loadConfig } from '@traceledger/config';
+import { KeyStore, apiKeyAuthenticator, fixedTenant } from '@traceledger/auth';
+import { DEFAULT_TENANT } from '@traceledger/core';
 import { createPool, migrate } from '@traceledger/db';
 import { createLogger } from '@traceledger/logging';
 import { buildQueryApp } from './app.js';
@@ -10,7 +12,9 @@ const pool = createPool(config.databaseUrl, {
   applicationName: 'traceledger-query',
   onIdleError: (err) => logger.warn({ err }, 'idle database connection closed by the server'),
 });
-const app = await buildQueryApp({ pool, logger });
+const auth = config.authMode === 'keys' ? apiKeyAuthenticator(new KeyStore(pool)) : fixedTenant(DEFAULT_TENANT);
+if (config.authMode === 'none') logger.warn({ tenant: DEFAULT_TENANT }, 'AUTH_MODE=none: no API keys, every request is the default tenant');
+const app = await buildQueryApp({ pool, logger, auth, dbRole: config.queryDbRole });
 app.addHook('onClose', async () => {
   await pool.end();
 });

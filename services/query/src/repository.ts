@@ -1,4 +1,7 @@
-import type { Pool } from '@traceledger/db';
+import type { PoolClient } from '@traceledger/db';
+
+/** A connection inside the caller's tenant transaction (see withTenant). */
+export type Db = Pick<PoolClient, 'query'>;
 import type { Bucket, TimeRange } from '@traceledger/core';
 
 /**
@@ -82,7 +85,7 @@ const floorHour = (d: Date): Date => new Date(Math.floor(d.getTime() / HOUR_MS) 
  * trace_sessions; agent and team totals read trace_sessions (their covering indexes make that
  * cheap).
  */
-export async function totals(pool: Pool, tenantId: string, scope: Scope, range: TimeRange): Promise<Totals> {
+export async function totals(pool: Db, tenantId: string, scope: Scope, range: TimeRange): Promise<Totals> {
   const p = new Params();
   const tenant = p.add(tenantId);
   let src: string;
@@ -110,7 +113,7 @@ export async function totals(pool: Pool, tenantId: string, scope: Scope, range: 
 }
 
 /** Average and percentile session durations (ended sessions only) over `range`. */
-export async function durations(pool: Pool, tenantId: string, scope: Scope, range: TimeRange): Promise<DurationStats> {
+export async function durations(pool: Db, tenantId: string, scope: Scope, range: TimeRange): Promise<DurationStats> {
   const p = new Params();
   const where = `tenant_id = ${p.add(tenantId)}${scopeSql(p, scope)}${rangeSql(p, 'started_at', range)} AND duration_ms IS NOT NULL`;
   const { rows } = await pool.query<DurationStats>(
@@ -125,7 +128,7 @@ export async function durations(pool: Pool, tenantId: string, scope: Scope, rang
 }
 
 /** Whether the tenant has ever had a session of this agent or team (404 otherwise). */
-export async function scopeExists(pool: Pool, tenantId: string, scope: Scope): Promise<boolean> {
+export async function scopeExists(pool: Db, tenantId: string, scope: Scope): Promise<boolean> {
   const p = new Params();
   const { rows } = await pool.query<{ found: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM trace_sessions WHERE tenant_id = ${p.add(tenantId)}${scopeSql(p, scope)}) AS found`,
@@ -135,7 +138,7 @@ export async function scopeExists(pool: Pool, tenantId: string, scope: Scope): P
 }
 
 /** Distinct agents with a session started in `range`. */
-export async function activeAgents(pool: Pool, tenantId: string, range: TimeRange): Promise<string> {
+export async function activeAgents(pool: Db, tenantId: string, range: TimeRange): Promise<string> {
   const p = new Params();
   const { rows } = await pool.query<{ n: string }>(
     `SELECT count(DISTINCT agent_id)::text AS n FROM trace_sessions WHERE tenant_id = ${p.add(tenantId)}${rangeSql(p, 'started_at', range)}`,
@@ -180,7 +183,7 @@ const KEY_COLUMN: Record<Dimension, string> = { agent: 's.agent_id', team: 's.te
  * top-N and keyset pagination. When a model is grouped on or filtered by, tokens and cost are
  * that model's share of each session (from the row's `models`); otherwise the session totals.
  */
-export async function series(pool: Pool, tenantId: string, q: SeriesQuery): Promise<{ rows: SeriesRow[]; more: boolean }> {
+export async function series(pool: Db, tenantId: string, q: SeriesQuery): Promise<{ rows: SeriesRow[]; more: boolean }> {
   const p = new Params();
   const perModel = q.groupBy.includes('model') || (q.filters.model?.length ?? 0) > 0;
   const where = [`s.tenant_id = ${p.add(tenantId)}`, `s.started_at >= ${p.add(q.range.from.toISOString())}`, `s.started_at < ${p.add(q.range.to.toISOString())}`];

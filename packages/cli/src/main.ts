@@ -1,0 +1,51 @@
+/**
+ * The traceledger operator CLI (bin/traceledger). Reads DATABASE_URL and the other settings
+ * like the services do. Exit codes: 0 done, 1 failed, 2 usage error.
+ */
+import { loadConfig } from '@traceledger/config';
+import { TraceLedgerError } from '@traceledger/core';
+import { createPool } from '@traceledger/db';
+import { KEYS_HELP, keysCommand } from './keys.js';
+import { UsageError, createOutput } from './output.js';
+
+const HELP = `traceledger: operate a traceledger deployment
+
+  traceledger keys create|list|revoke   API keys per tenant (traceledger keys --help)
+
+Options: --json prints one JSON document instead of lines. Settings come from the environment
+(DATABASE_URL, KAFKA_BROKERS, ...), as for the services.`;
+
+const argv = process.argv.slice(2);
+const json = argv.includes('--json');
+const args = argv.filter((a) => a !== '--json');
+const out = createOutput(json);
+const [command, ...rest] = args;
+
+if (command === undefined || command === '--help' || command === 'help') {
+  console.log(HELP);
+  process.exit(command === undefined ? 2 : 0);
+}
+if (rest.includes('--help')) {
+  console.log(command === 'keys' ? KEYS_HELP : HELP);
+  process.exit(0);
+}
+
+const config = loadConfig();
+const pool = createPool(config.databaseUrl, { max: 2, applicationName: 'traceledger-cli' });
+try {
+  if (command === 'keys') await keysCommand(pool, rest, out);
+  else throw new UsageError(`unknown command "${command}"`, HELP);
+} catch (err) {
+  if (err instanceof UsageError) {
+    if (err.message) console.error(`traceledger: ${err.message}\n`);
+    console.error(err.help);
+    process.exitCode = 2;
+  } else if (err instanceof TraceLedgerError) {
+    console.error(`traceledger: ${err.message} (${err.code})`);
+    process.exitCode = 1;
+  } else {
+    throw err;
+  }
+} finally {
+  await pool.end();
+}

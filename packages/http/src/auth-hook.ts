@@ -1,0 +1,28 @@
+import type { FastifyInstance } from 'fastify';
+import type { Authenticator, Principal, Scope } from '@traceledger/auth';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who the request acts for; set by the auth hook before any body is read. */
+    principal: Principal | null;
+  }
+}
+
+/**
+ * Requires every route but the public ones (health, API docs) to carry credentials with `scope`,
+ * checked on request arrival, before the body is read or parsed.
+ */
+export function requireScope(app: FastifyInstance, auth: Authenticator, scope: Scope, publicPrefixes: readonly string[] = ['/healthz', '/docs']): void {
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (request) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (publicPrefixes.some((p) => path === p || path.startsWith(`${p}/`))) return;
+    request.principal = await auth.authenticate(request.headers, scope);
+  });
+}
+
+/** The tenant of an authenticated request. */
+export function tenantOf(request: { principal: Principal | null }): string {
+  if (request.principal === null) throw new Error('route is missing the auth hook');
+  return request.principal.tenantId;
+}
