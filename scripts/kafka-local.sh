@@ -14,6 +14,8 @@
 #   KAFKA_HOME_DIR    where the jars are cached, default ${XDG_CACHE_HOME:-$HOME/.cache}/traceledger/kafka-$KAFKA_VERSION
 #   KAFKA_DATA_DIR    log dirs, pid and logs of this instance, default $KAFKA_HOME_DIR/instance-$KAFKA_PORT
 #   KAFKA_HEAP        JVM heap, default 512m
+#   KAFKA_EXTRA_CONFIG  server.properties lines appended after the defaults (a later key wins), e.g.
+#                     "broker.session.timeout.ms=2000" so a SIGKILLed broker re-registers quickly
 # A second broker for a fault test is just another KAFKA_PORT and KAFKA_DATA_DIR.
 set -euo pipefail
 
@@ -35,6 +37,8 @@ running_pid() {
   [ -f "$PIDFILE" ] || return 1
   local pid; pid="$(cat "$PIDFILE")"
   kill -0 "$pid" 2>/dev/null || return 1
+  # A killed broker stays a zombie until its parent reaps it: that is not a running broker.
+  if grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; then return 1; fi
   echo "$pid"
 }
 
@@ -85,6 +89,7 @@ group.initial.rebalance.delay.ms=0
 log.retention.hours=-1
 log.segment.bytes=67108864
 EOF
+  if [ -n "${KAFKA_EXTRA_CONFIG:-}" ]; then printf '%s\n' "$KAFKA_EXTRA_CONFIG" >>"$KAFKA_DATA_DIR/server.properties"; fi
   cat >"$KAFKA_DATA_DIR/log4j.properties" <<EOF
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.RollingFileAppender
@@ -102,7 +107,8 @@ EOF
 start() {
   fetch
   if pid="$(running_pid)"; then
-    wait_ready "$pid"
+    # A broker that answers is ready (its start line may have rolled out of server.log long ago).
+    port_open "$KAFKA_PORT" || wait_ready "$pid"
     log "broker already running (pid $pid) on 127.0.0.1:$KAFKA_PORT"
     return 0
   fi
@@ -118,6 +124,8 @@ start() {
       -c "$KAFKA_DATA_DIR/server.properties" --ignore-formatted >/dev/null
   fi
   log "starting Apache Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (data in $KAFKA_DATA_DIR)"
+  # Readiness is read from the log lines this start writes, not from an earlier run's.
+  LOG_MARK="$(wc -c <"$KAFKA_DATA_DIR/logs/server.log" 2>/dev/null || echo 0)"
   # setsid: the broker outlives this script and the shell that ran it.
   setsid nohup java -Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Djava.awt.headless=true \
@@ -130,7 +138,7 @@ start() {
 }
 
 wait_ready() {
-  local pid="$1" deadline=$((SECONDS + START_TIMEOUT_S))
+  local pid="$1" deadline=$((SECONDS + START_TIMEOUT_S)) mark="${LOG_MARK:-0}"
   while [ $SECONDS -lt $deadline ]; do
     if ! kill -0 "$pid" 2>/dev/null; then
       log "broker exited during start; last lines of its log:"
@@ -138,7 +146,8 @@ wait_ready() {
       exit 1
     fi
     # The client port opens once the broker has joined the KRaft quorum and can serve metadata.
-    if port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$KAFKA_DATA_DIR/logs/server.log" 2>/dev/null; then
+    # grep without -q reads to the end: with -q, tail would die of SIGPIPE and fail the pipeline.
+    if port_open "$KAFKA_PORT" && tail -c +"$((mark + 1))" "$KAFKA_DATA_DIR/logs/server.log" 2>/dev/null | grep "Kafka Server started" >/dev/null; then
       return 0
     fi
     sleep 0.5

@@ -6,11 +6,13 @@ import { loadConfig } from '@traceledger/config';
 import { TraceLedgerError } from '@traceledger/core';
 import { createPool } from '@traceledger/db';
 import { KEYS_HELP, keysCommand } from './keys.js';
+import { REPRICE_HELP, repriceCommand } from './reprice.js';
 import { UsageError, createOutput } from './output.js';
 
 const HELP = `traceledger: operate a traceledger deployment
 
   traceledger keys create|list|revoke   API keys per tenant (traceledger keys --help)
+  traceledger reprice --from --to       re-price history after a price change (traceledger reprice --help)
 
 Options: --json prints one JSON document instead of lines. Settings come from the environment
 (DATABASE_URL, KAFKA_BROKERS, ...), as for the services.`;
@@ -26,7 +28,7 @@ if (command === undefined || command === '--help' || command === 'help') {
   process.exit(command === undefined ? 2 : 0);
 }
 if (rest.includes('--help')) {
-  console.log(command === 'keys' ? KEYS_HELP : HELP);
+  console.log(command === 'keys' ? KEYS_HELP : command === 'reprice' ? REPRICE_HELP : HELP);
   process.exit(0);
 }
 
@@ -34,6 +36,7 @@ const config = loadConfig();
 const pool = createPool(config.databaseUrl, { max: 2, applicationName: 'traceledger-cli' });
 try {
   if (command === 'keys') await keysCommand(pool, rest, out);
+  else if (command === 'reprice') await repriceCommand(pool, rest, out);
   else throw new UsageError(`unknown command "${command}"`, HELP);
 } catch (err) {
   if (err instanceof UsageError) {

@@ -7,3 +7,5 @@ export { PRICES_DIR, readPriceFiles, storePriceEntries, loadPriceBook } from './
 export { verifyDerived } from './verify.js';
 export type { Drift } from './verify.js';
 export { withTenant } from './tenant.js';
+export { reprice } from './reprice.js';
+export type { RepricePlan, RepriceLine } from './reprice.js';

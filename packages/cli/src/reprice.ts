@@ -1,0 +1,40 @@
+import { parseArgs } from 'node:util';
+import { loadPriceBook, readPriceFiles, reprice, storePriceEntries, type Pool } from '@traceledger/db';
+import { UsageError, type Output } from './output.js';
+
+export const REPRICE_HELP = `traceledger reprice: re-price history after a price-book change
+
+  traceledger reprice --from TIME --to TIME [--tenant T] [--dry-run]
+
+Loads prices/*.json into the price book (new versions only), then recomputes the cost of every
+usage event that occurred in [from, to) and was priced from the book, or could not be priced.
+A cost the producer reported is never changed. Prints the difference per tenant and model, then
+applies it in one transaction (sessions, billing and analytics move together); --dry-run only
+prints. TIME is an RFC 3339 time or a date (UTC midnight).`;
+
+function parseTimeArg(value: string | undefined, name: string): Date {
+  if (value === undefined) throw new UsageError(`reprice needs --${name}`, REPRICE_HELP);
+  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
+  if (Number.isNaN(ms) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new UsageError(`--${name} "${value}" is not a date or an RFC 3339 time`, REPRICE_HELP);
+  return new Date(ms);
+}
+
+/** `traceledger reprice …` */
+export async function repriceCommand(pool: Pool, args: string[], out: Output): Promise<void> {
+  const { values } = parseArgs({ args, options: { from: { type: 'string' }, to: { type: 'string' }, tenant: { type: 'string' }, 'dry-run': { type: 'boolean' } } });
+  const from = parseTimeArg(values.from, 'from');
+  const to = parseTimeArg(values.to, 'to');
+  if (from.getTime() >= to.getTime()) throw new UsageError('--from must be before --to', REPRICE_HELP);
+  const added = await storePriceEntries(pool, readPriceFiles());
+  const book = await loadPriceBook(pool);
+  out.progress(`price book: ${book.size} entries (${added} new)`);
+  const dryRun = values['dry-run'] === true;
+  const plan = await reprice(pool, book, { from, to, apply: !dryRun, ...(values.tenant ? { tenantId: values.tenant } : {}) });
+  out.result({ dryRun, ...plan }, [
+    'tenant\tmodel\tevents\tnewly priced\tstill unpriced\told cost\tnew cost\tdifference',
+    ...plan.lines.map((l) => `${l.tenantId}\t${l.model}\t${l.events}\t${l.newlyPriced}\t${l.stillUnpriced}\t${l.oldCost}\t${l.newCost}\t${l.difference}`),
+    dryRun
+      ? `dry run: ${plan.events} event(s) in ${plan.sessions} session(s) would change; nothing was written`
+      : `applied: ${plan.events} event(s) in ${plan.sessions} session(s) re-priced in one transaction`,
+  ]);
+}

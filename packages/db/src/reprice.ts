@@ -1,0 +1,174 @@
+import type { Pool } from 'pg';
+import { formatMoney, parseMoney, type PriceBook, type TraceEvent } from '@traceledger/core';
+import { recomputeSession } from './fold-store.js';
+
+/** What re-pricing changes for one tenant and model. */
+export interface RepriceLine {
+  tenantId: string;
+  model: string;
+  /** Usage events whose cost changes (including ones priced for the first time). */
+  events: number;
+  /** Of those, events that were unpriced before. */
+  newlyPriced: number;
+  /** Events that stay unpriced (still no price for their model). */
+  stillUnpriced: number;
+  oldCost: string;
+  newCost: string;
+  difference: string;
+}
+
+export interface RepricePlan {
+  lines: RepriceLine[];
+  sessions: number;
+  events: number;
+}
+
+interface Candidate {
+  tenant_id: string;
+  event_id: string;
+  session_id: string;
+  occurred_ms: string;
+  provider: string | null;
+  model: string | null;
+  input_tokens: string;
+  output_tokens: string;
+  cached_input_tokens: string;
+  reasoning_tokens: string;
+  cost: string | null;
+  price_version: string | null;
+}
+
+interface Change {
+  tenantId: string;
+  eventId: string;
+  sessionId: string;
+  model: string;
+  oldNanos: bigint | null;
+  newNanos: bigint | null;
+  version: string | null;
+}
+
+/**
+ * Re-prices usage events that occurred in [from, to) from `book`: events priced from the book
+ * before and events that could not be priced. A cost the producer reported is never touched.
+ * With `apply: false` it only reports the difference per tenant and model; with `apply: true`
+ * it changes the ledger and recomputes every affected session in one transaction, so billing
+ * and analytics move from the old totals to the new ones at once.
+ */
+export async function reprice(
+  pool: Pool,
+  book: PriceBook,
+  options: { from: Date; to: Date; tenantId?: string; apply: boolean },
+): Promise<RepricePlan> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<Candidate>(
+      `SELECT tenant_id, event_id, session_id, (extract(epoch FROM occurred_at) * 1000)::bigint::text AS occurred_ms, provider, model,
+              input_tokens::text, output_tokens::text, cached_input_tokens::text, reasoning_tokens::text, cost::text, price_version
+       FROM applied_events
+       WHERE type = 'llm.usage' AND voided_by IS NULL AND (cost_source = 'book' OR cost IS NULL)
+         AND occurred_at >= $1 AND occurred_at < $2 AND ($3::text IS NULL OR tenant_id = $3)
+       ORDER BY tenant_id, event_id
+       ${options.apply ? 'FOR UPDATE' : ''}`,
+      [options.from.toISOString(), options.to.toISOString(), options.tenantId ?? null],
+    );
+    const changes: Change[] = [];
+    const stillUnpriced = new Map<string, number>();
+    for (const r of rows) {
+      const priced = book.price(candidateEvent(r));
+      const oldNanos = r.cost === null ? null : parseMoney(r.cost);
+      const newNanos = priced?.costNanos ?? null;
+      const model = r.model ?? '(unknown)';
+      if (newNanos === null) {
+        const k = `${r.tenant_id}\u0000${model}`;
+        stillUnpriced.set(k, (stillUnpriced.get(k) ?? 0) + 1);
+        continue;
+      }
+      if (oldNanos === newNanos && r.price_version === priced?.priceVersion) continue;
+      changes.push({ tenantId: r.tenant_id, eventId: r.event_id, sessionId: r.session_id, model, oldNanos, newNanos, version: priced?.priceVersion ?? null });
+    }
+    const plan = summarise(changes, stillUnpriced);
+    if (!options.apply || changes.length === 0) {
+      await client.query('ROLLBACK');
+      return plan;
+    }
+    await client.query(
+      `UPDATE applied_events a SET cost = x.cost, cost_source = 'book', price_version = x.version
+       FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, cost numeric, version text)
+       WHERE a.tenant_id = x.tenant_id AND a.event_id = x.event_id`,
+      [JSON.stringify(changes.map((c) => ({ tenant_id: c.tenantId, event_id: c.eventId, cost: formatMoney(c.newNanos ?? 0n), version: c.version })))],
+    );
+    const sessions = [...new Map(changes.map((c) => [`${c.tenantId}\u0000${c.sessionId}`, c])).values()].sort((a, b) =>
+      a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0,
+    );
+    for (const s of sessions) await recomputeSession(client, s.tenantId, s.sessionId);
+    await client.query('COMMIT');
+    return plan;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+function summarise(changes: readonly Change[], stillUnpriced: Map<string, number>): RepricePlan {
+  const lines = new Map<string, { tenantId: string; model: string; events: number; newlyPriced: number; oldNanos: bigint; newNanos: bigint }>();
+  for (const c of changes) {
+    const k = `${c.tenantId}\u0000${c.model}`;
+    const l = lines.get(k) ?? { tenantId: c.tenantId, model: c.model, events: 0, newlyPriced: 0, oldNanos: 0n, newNanos: 0n };
+    l.events++;
+    if (c.oldNanos === null) l.newlyPriced++;
+    l.oldNanos += c.oldNanos ?? 0n;
+    l.newNanos += c.newNanos ?? 0n;
+    lines.set(k, l);
+  }
+  for (const k of stillUnpriced.keys()) {
+    if (!lines.has(k)) {
+      const [tenantId = '', model = ''] = k.split('\u0000');
+      lines.set(k, { tenantId, model, events: 0, newlyPriced: 0, oldNanos: 0n, newNanos: 0n });
+    }
+  }
+  return {
+    events: changes.length,
+    sessions: new Set(changes.map((c) => `${c.tenantId}\u0000${c.sessionId}`)).size,
+    lines: [...lines.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, l]) => ({
+        tenantId: l.tenantId,
+        model: l.model,
+        events: l.events,
+        newlyPriced: l.newlyPriced,
+        stillUnpriced: stillUnpriced.get(k) ?? 0,
+        oldCost: formatMoney(l.oldNanos),
+        newCost: formatMoney(l.newNanos),
+        difference: formatMoney(l.newNanos - l.oldNanos),
+      })),
+  };
+}
+
+function candidateEvent(r: Candidate): TraceEvent {
+  return {
+    eventId: r.event_id,
+    tenantId: r.tenant_id,
+    sessionId: r.session_id,
+    agentId: null,
+    teamId: null,
+    type: 'llm.usage',
+    occurredAtMs: Number(r.occurred_ms),
+    provider: r.provider,
+    model: r.model,
+    inputTokens: Number(r.input_tokens),
+    outputTokens: Number(r.output_tokens),
+    cachedInputTokens: Number(r.cached_input_tokens),
+    reasoningTokens: Number(r.reasoning_tokens),
+    costNanos: null,
+    status: null,
+    error: null,
+    toolName: null,
+    durationMs: null,
+    voidsEventId: null,
+    reason: null,
+  };
+}
