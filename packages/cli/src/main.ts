@@ -5,6 +5,9 @@
 import { loadConfig } from '@traceledger/config';
 import { TraceLedgerError } from '@traceledger/core';
 import { createPool } from '@traceledger/db';
+import { createKafka } from '@traceledger/kafka';
+import { createLogger } from '@traceledger/logging';
+import { BACKFILL_HELP, backfillCommand } from './backfill.js';
 import { KEYS_HELP, keysCommand } from './keys.js';
 import { REPRICE_HELP, repriceCommand } from './reprice.js';
 import { UsageError, createOutput } from './output.js';
@@ -13,6 +16,8 @@ const HELP = `traceledger: operate a traceledger deployment
 
   traceledger keys create|list|revoke   API keys per tenant (traceledger keys --help)
   traceledger reprice --from --to       re-price history after a price change (traceledger reprice --help)
+  traceledger backfill create|load|close|revert|list|status
+                                        staged imports of historical events (traceledger backfill --help)
 
 Options: --json prints one JSON document instead of lines. Settings come from the environment
 (DATABASE_URL, KAFKA_BROKERS, ...), as for the services.`;
@@ -28,7 +33,8 @@ if (command === undefined || command === '--help' || command === 'help') {
   process.exit(command === undefined ? 2 : 0);
 }
 if (rest.includes('--help')) {
-  console.log(command === 'keys' ? KEYS_HELP : command === 'reprice' ? REPRICE_HELP : HELP);
+  const helps: Record<string, string> = { keys: KEYS_HELP, reprice: REPRICE_HELP, backfill: BACKFILL_HELP };
+  console.log(helps[command] ?? HELP);
   process.exit(0);
 }
 
@@ -37,6 +43,16 @@ const pool = createPool(config.databaseUrl, { max: 2, applicationName: 'traceled
 try {
   if (command === 'keys') await keysCommand(pool, rest, out);
   else if (command === 'reprice') await repriceCommand(pool, rest, out);
+  else if (command === 'backfill') {
+    const kafka = async () => {
+      const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: createLogger({ service: 'cli', level: 'warn' }) });
+      await port.ensureTopics([{ topic: config.kafkaTopic, partitions: config.kafkaTopicPartitions }]);
+      const publisher = port.publisher();
+      await publisher.connect();
+      return { publisher, topic: config.kafkaTopic };
+    };
+    await backfillCommand(pool, kafka, rest, out, process.stderr.isTTY === true && !json);
+  }
   else throw new UsageError(`unknown command "${command}"`, HELP);
 } catch (err) {
   if (err instanceof UsageError) {

@@ -11,7 +11,8 @@ export function createOutput(json: boolean, write: (s: string) => void = (s) => 
       else for (const l of lines) write(`${l}\n`);
     },
     progress(line) {
-      writeErr(`${line}\n`);
+      // A line starting with a carriage return redraws the terminal's progress bar in place.
+      writeErr(line.startsWith('\r') ? line : `${line}\n`);
     },
   };
 }

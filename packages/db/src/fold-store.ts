@@ -18,6 +18,8 @@ export interface SourcedEvent {
   event: TraceEvent;
   partition?: number;
   offset?: string;
+  /** Set for events of a staged backfill: recorded (deduplicated) but not counted until it closes. */
+  backfillId?: string;
 }
 
 /** What one `applyEvents` call did. */
@@ -47,7 +49,9 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const fresh = await insertLedger(client, distinct, priceOf);
+    const inserted = await insertLedger(client, distinct, priceOf);
+    // Events of an open backfill wait in the ledger until it is closed (see backfill.ts).
+    const fresh = inserted.filter((s) => s.backfillId === undefined).map((s) => s.event);
     const voids = fresh.filter((e) => e.type === 'event.voided');
     // Events that a void recorded earlier has already cancelled never count.
     const alreadyVoided = await voidedBeforeArrival(client, fresh);
@@ -57,7 +61,7 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
     await upsertSessions(client, states);
     const recomputed = voids.length > 0 ? await applyVoids(client, voids) : 0;
     await client.query('COMMIT');
-    return { applied: fresh.length, duplicates: batch.length - fresh.length, sessions: states.length + recomputed };
+    return { applied: inserted.length, duplicates: batch.length - inserted.length, sessions: states.length + recomputed };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
@@ -71,8 +75,12 @@ function cmp(a: string, b: string): number {
 }
 
 /** Records events in the ledger; returns the ones not seen before. */
-async function insertLedger(client: PoolClient, events: readonly (SourcedEvent & { eventId: string; tenantId: string })[], priceOf: PriceOf): Promise<TraceEvent[]> {
-  const rows = events.map(({ event: e, partition, offset }) => {
+async function insertLedger(
+  client: PoolClient,
+  events: readonly (SourcedEvent & { eventId: string; tenantId: string })[],
+  priceOf: PriceOf,
+): Promise<SourcedEvent[]> {
+  const rows = events.map(({ event: e, partition, offset, backfillId }) => {
     const priced = e.type === 'llm.usage' ? priceOf(e) : null;
     return {
       tenant_id: e.tenantId,
@@ -96,25 +104,28 @@ async function insertLedger(client: PoolClient, events: readonly (SourcedEvent &
       voids_event_id: e.voidsEventId,
       source_partition: partition ?? null,
       source_offset: offset ?? null,
+      backfill_id: backfillId ?? null,
+      staged: backfillId !== undefined,
     };
   });
   const { rows: inserted } = await client.query<{ tenant_id: string; event_id: string }>(
     `INSERT INTO applied_events (tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model,
         input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, cost_source, price_version,
-        status, voids_event_id, source_partition, source_offset)
+        status, voids_event_id, source_partition, source_offset, backfill_id, staged)
      SELECT tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model,
         input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, cost_source, price_version,
-        status, voids_event_id, source_partition, source_offset
+        status, voids_event_id, source_partition, source_offset, backfill_id, staged
      FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, session_id text, type text, occurred_at timestamptz,
         agent_id text, team_id text, provider text, model text, input_tokens bigint, output_tokens bigint,
         cached_input_tokens bigint, reasoning_tokens bigint, reported_cost numeric, cost numeric, cost_source text,
-        price_version text, status text, voids_event_id text, source_partition integer, source_offset bigint)
+        price_version text, status text, voids_event_id text, source_partition integer, source_offset bigint,
+        backfill_id text, staged boolean)
      ON CONFLICT (tenant_id, event_id) DO NOTHING
      RETURNING tenant_id, event_id`,
     [JSON.stringify(rows)],
   );
   const fresh = new Set(inserted.map((r) => sessionKey(r.tenant_id, r.event_id)));
-  return events.filter((s) => fresh.has(sessionKey(s.tenantId, s.eventId))).map((s) => s.event);
+  return events.filter((s) => fresh.has(sessionKey(s.tenantId, s.eventId)));
 }
 
 /** Of the fresh events, those a void already in the ledger cancels (same tenant and session). */
@@ -125,7 +136,7 @@ async function voidedBeforeArrival(client: PoolClient, fresh: readonly TraceEven
     `WITH c AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, session_id text))
      SELECT v.tenant_id, v.voids_event_id, min(v.event_id) AS event_id
      FROM applied_events v JOIN c ON v.tenant_id = c.tenant_id AND v.voids_event_id = c.event_id AND v.session_id = c.session_id
-     WHERE v.type = 'event.voided'
+     WHERE v.type = 'event.voided' AND NOT v.staged
      GROUP BY v.tenant_id, v.voids_event_id`,
     [JSON.stringify(candidates.map((e) => ({ tenant_id: e.tenantId, event_id: e.eventId, session_id: e.sessionId })))],
   );
@@ -266,14 +277,14 @@ async function applyVoids(client: PoolClient, voids: readonly TraceEvent[]): Pro
   return sessions.size;
 }
 
-/** Rewrites one session row from its applied, non-voided events (deleting it if none remain). */
+/** Rewrites one session row from its applied, non-voided, non-staged events (deleting it if none remain). */
 export async function recomputeSession(client: PoolClient, tenantId: string, sessionId: string): Promise<void> {
   const { rows } = await client.query<LedgerRow>(
     `SELECT event_id, type, (extract(epoch FROM occurred_at) * 1000)::bigint::text AS occurred_ms, agent_id, team_id,
             provider, model, input_tokens::text, output_tokens::text, cached_input_tokens::text, reasoning_tokens::text,
             reported_cost::text, cost::text, cost_source, price_version, status
      FROM applied_events
-     WHERE tenant_id = $1 AND session_id = $2 AND type <> 'event.voided' AND voided_by IS NULL`,
+     WHERE tenant_id = $1 AND session_id = $2 AND type <> 'event.voided' AND voided_by IS NULL AND NOT staged`,
     [tenantId, sessionId],
   );
   const events = rows.map((r) => ledgerRowToEvent(tenantId, sessionId, r));

@@ -9,3 +9,5 @@ export type { Drift } from './verify.js';
 export { withTenant } from './tenant.js';
 export { reprice } from './reprice.js';
 export type { RepricePlan, RepriceLine } from './reprice.js';
+export { createBackfill, getBackfill, listBackfills, checkpointBackfill, closeBackfill, revertBackfill } from './backfill.js';
+export type { Backfill } from './backfill.js';
