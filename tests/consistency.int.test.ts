@@ -51,11 +51,12 @@ for (let i = 0; i < all.length; i += 500) await applyEvents(pool, all.slice(i, i
 const app = await buildQueryApp({ pool, logger: testLogger(), auth: headerTenant(), now: () => new Date(START + SPAN_MS) });
 const get = (tenant: string, url: string) => app.inject({ method: 'GET', url, headers: { 'x-test-tenant': tenant } });
 
-async function sqlSum(tenant: string, from: string | null, to: string | null): Promise<{ cost: string; sessions: number }> {
+async function sqlSum(tenant: string, from: string | null, to: string | null, team: string | null = null): Promise<{ cost: string; sessions: number }> {
   const { rows } = await pool.query<{ cost: string | null; n: number }>(
     `SELECT sum(cost)::text AS cost, count(*)::int AS n FROM trace_sessions
-     WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR started_at >= $2) AND ($3::timestamptz IS NULL OR started_at < $3)`,
-    [tenant, from, to],
+     WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR started_at >= $2) AND ($3::timestamptz IS NULL OR started_at < $3)
+       AND ($4::text IS NULL OR team_id = $4)`,
+    [tenant, from, to, team],
   );
   return { cost: normaliseDecimalText(rows[0]?.cost ?? null), sessions: rows[0]?.n ?? 0 };
 }
@@ -89,6 +90,11 @@ describe(`billing = analytics = SQL over trace_sessions (TL_SEED=${seed})`, () =
         expect(rawNumber(billing.body, 'totalCost'), label).toBe(sql.cost);
         expect(rawNumber(platform.body, 'totalCost'), label).toBe(sql.cost);
         expect(platform.json().data.totalSessions, label).toBe(sql.sessions);
+        // A team's totals come from the team rollup plus exact edges: the same sum.
+        const team = await get(tenant, `/api/analytics/teams/team-1?${qs}`);
+        const teamSql = await sqlSum(tenant, from, to, 'team-1');
+        expect(rawNumber(team.body, 'totalCost'), `${label} team-1`).toBe(teamSql.cost);
+        expect(team.json().data.totalSessions, `${label} team-1`).toBe(teamSql.sessions);
 
         // The same range as a daily series, and as breakdowns, adds up to the same total.
         const days = await get(tenant, `/api/analytics/usage?${qs}&bucket=day&format=ndjson`);
@@ -104,7 +110,7 @@ describe(`billing = analytics = SQL over trace_sessions (TL_SEED=${seed})`, () =
     }
   });
 
-  it('agree over all time, and the rollup and per-model usage have not drifted', async () => {
+  it('agree over all time, and the rollups and per-model usage have not drifted', async () => {
     for (const tenant of TENANTS) {
       const billing = await get(tenant, '/api/billing/summary');
       const platform = await get(tenant, '/api/analytics/platform?period=all');
@@ -117,7 +123,11 @@ describe(`billing = analytics = SQL over trace_sessions (TL_SEED=${seed})`, () =
 
   it('verify reports a rollup that no longer matches trace_sessions', async () => {
     const tenant = TENANTS[0] as string;
-    await pool.query(`UPDATE session_rollup_hourly SET cost = cost + 0.000000001 WHERE tenant_id = $1 AND hour = (SELECT min(hour) FROM session_rollup_hourly WHERE tenant_id = $1) AND sessions > 0`, [tenant]);
+    await pool.query(
+      `UPDATE session_rollup_hourly SET cost = cost + 0.000000001
+       WHERE ctid = (SELECT ctid FROM session_rollup_hourly WHERE tenant_id = $1 AND sessions > 0 ORDER BY hour, status LIMIT 1)`,
+      [tenant],
+    );
     const drift = await verifyDerived(pool, { tenantId: tenant });
     expect(drift).toHaveLength(1);
     expect(drift[0]).toMatchObject({ check: 'rollup', tenantId: tenant });

@@ -7,7 +7,7 @@ import pg from 'pg';
  */
 export function createPool(
   connectionString: string,
-  options: { max?: number; applicationName?: string; onIdleError?: (err: Error) => void } = {},
+  options: { max?: number; applicationName?: string; onIdleError?: (err: Error) => void; serverOptions?: string } = {},
 ): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
@@ -15,6 +15,7 @@ export function createPool(
     application_name: options.applicationName ?? 'traceledger',
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
+    ...(options.serverOptions ? { options: options.serverOptions } : {}),
   });
   pool.on('error', (err) => options.onIdleError?.(err));
   return pool;

@@ -10,6 +10,8 @@ const logger = createLogger({ service: 'query', level: config.logLevel });
 if (config.migrateOnStart) await migrate(config.databaseUrl);
 const pool = createPool(config.databaseUrl, {
   applicationName: 'traceledger-query',
+  // Dashboard queries are short: JIT compilation costs more than it saves (docs/query-performance.md).
+  serverOptions: '-c jit=off',
   onIdleError: (err) => logger.warn({ err }, 'idle database connection closed by the server'),
 });
 const auth = config.authMode === 'keys' ? apiKeyAuthenticator(new KeyStore(pool)) : fixedTenant(DEFAULT_TENANT);

@@ -81,20 +81,27 @@ const floorHour = (d: Date): Date => new Date(Math.floor(d.getTime() / HOUR_MS) 
 
 /**
  * Totals of a tenant, or of one of its agents or teams, over sessions started in `range`.
- * Tenant-wide totals read whole hours from the rollup and the partial hours at the ends from
- * trace_sessions; agent and team totals read trace_sessions (their covering indexes make that
+ * Tenant and team totals read whole hours from their rollups and the partial hours at the ends
+ * from trace_sessions; agent totals read trace_sessions (an agent's covering index makes that
  * cheap).
  */
 export async function totals(pool: Db, tenantId: string, scope: Scope, range: TimeRange): Promise<Totals> {
   const p = new Params();
   const tenant = p.add(tenantId);
   let src: string;
-  if (scope.kind !== 'tenant') {
+  if (scope.kind === 'agent') {
     src = `${SESSION_AS_ROLLUP} WHERE tenant_id = ${tenant}${scopeSql(p, scope)}${rangeSql(p, 'started_at', range)}`;
   } else {
+    // Tenants and teams: whole hours from their rollup, partial hours at the ends from trace_sessions.
+    const rollup =
+      scope.kind === 'team'
+        ? `session_rollup_team_hourly WHERE tenant_id = ${tenant} AND team_id = ${p.add(scope.teamId)}`
+        : `session_rollup_hourly WHERE tenant_id = ${tenant}`;
+    // Built only when used: each call adds its parameters.
+    const raw = (): string => `${SESSION_AS_ROLLUP} WHERE tenant_id = ${tenant}${scopeSql(p, scope)}`;
     const whole: TimeRange = { from: range.from && ceilHour(range.from), to: range.to && floorHour(range.to) };
     if (whole.from !== null && whole.to !== null && whole.from.getTime() >= whole.to.getTime()) {
-      src = `${SESSION_AS_ROLLUP} WHERE tenant_id = ${tenant}${rangeSql(p, 'started_at', range)}`;
+      src = `${raw()}${rangeSql(p, 'started_at', range)}`;
     } else {
       const edges: string[] = [];
       if (range.from !== null && whole.from !== null && whole.from.getTime() !== range.from.getTime()) {
@@ -104,8 +111,8 @@ export async function totals(pool: Db, tenantId: string, scope: Scope, range: Ti
         edges.push(`(started_at >= ${p.add(whole.to.toISOString())} AND started_at < ${p.add(range.to.toISOString())})`);
       }
       src = `SELECT status, sessions, input_tokens, output_tokens, cost, unpriced_sessions, unpriced_tokens
-             FROM session_rollup_hourly WHERE tenant_id = ${tenant}${rangeSql(p, 'hour', whole)}`;
-      if (edges.length > 0) src += ` UNION ALL ${SESSION_AS_ROLLUP} WHERE tenant_id = ${tenant} AND (${edges.join(' OR ')})`;
+             FROM ${rollup}${rangeSql(p, 'hour', whole)}`;
+      if (edges.length > 0) src += ` UNION ALL ${raw()} AND (${edges.join(' OR ')})`;
     }
   }
   const { rows } = await pool.query<Totals>(`SELECT ${TOTALS_OVER(src)}`, p.values);
@@ -137,11 +144,23 @@ export async function scopeExists(pool: Db, tenantId: string, scope: Scope): Pro
   return rows[0]?.found === true;
 }
 
-/** Distinct agents with a session started in `range`. */
+/**
+ * Distinct agents with a session started in `range`. Walks the tenant's distinct agents through
+ * the (tenant_id, agent_id, started_at) index (a loose index scan: one probe per agent) and asks
+ * each whether it has a session in the range, instead of reading every session of the range.
+ */
 export async function activeAgents(pool: Db, tenantId: string, range: TimeRange): Promise<string> {
   const p = new Params();
+  const tenant = p.add(tenantId);
   const { rows } = await pool.query<{ n: string }>(
-    `SELECT count(DISTINCT agent_id)::text AS n FROM trace_sessions WHERE tenant_id = ${p.add(tenantId)}${rangeSql(p, 'started_at', range)}`,
+    `WITH RECURSIVE agents AS (
+       (SELECT agent_id FROM trace_sessions WHERE tenant_id = ${tenant} AND agent_id IS NOT NULL ORDER BY agent_id LIMIT 1)
+       UNION ALL
+       SELECT (SELECT s.agent_id FROM trace_sessions s WHERE s.tenant_id = ${tenant} AND s.agent_id > a.agent_id ORDER BY s.agent_id LIMIT 1)
+       FROM agents a WHERE a.agent_id IS NOT NULL)
+     SELECT count(*)::text AS n FROM agents a
+     WHERE a.agent_id IS NOT NULL
+       AND EXISTS (SELECT 1 FROM trace_sessions s WHERE s.tenant_id = ${tenant} AND s.agent_id = a.agent_id${rangeSql(p, 's.started_at', range)})`,
     p.values,
   );
   return rows[0]?.n ?? '0';
