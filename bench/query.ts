@@ -266,7 +266,8 @@ function tableOf(results: readonly CaseResult[]): string {
 export async function run(argv: string[]): Promise<string> {
   const o = parseOptions(argv);
   const db = new URL(o.databaseUrl).pathname.slice(1);
-  const pool = createPool(o.databaseUrl, { max: 4, applicationName: 'traceledger-bench' });
+  // The same connection settings as services/query/src/main.ts (JIT off).
+  const pool = createPool(o.databaseUrl, { max: 4, applicationName: 'traceledger-bench', serverOptions: '-c jit=off' });
   const sink: { current: RecordedQuery[] } = { current: [] };
   const logger = createLogger({ service: 'bench-query', level: 'fatal', destination: process.stderr });
   let app: FastifyInstance | undefined;
