@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { EventCodec } from '@traceledger/contract';
 import { loadPriceBook, readPriceFiles, storePriceEntries, type Pool } from '@traceledger/db';
 import type { KafkaPort } from '@traceledger/kafka';
-import { buildIngestApp } from '@traceledger/ingest';
+import { buildIngestApp, type IngestOptions } from '@traceledger/ingest';
 import { buildConsumerService } from '@traceledger/consumer';
 import { buildQueryApp } from '@traceledger/query';
 import { createTestDatabase, createTestTopics, testLogger, waitFor } from './world.js';
@@ -29,7 +29,9 @@ export interface Pipeline {
  * query apps (called through inject, no socket) and a consumer group member on a fresh topic.
  * Everything is closed after the test file.
  */
-export async function startPipeline(options: { auth?: (pool: Pool) => Authenticator; logger?: Logger } = {}): Promise<Pipeline> {
+export async function startPipeline(
+  options: { auth?: (pool: Pool) => Authenticator; logger?: Logger; ingestOptions?: Partial<IngestOptions>; now?: () => number } = {},
+): Promise<Pipeline> {
   const logger = options.logger ?? testLogger();
   const { pool } = await createTestDatabase();
   const { kafka, topic, deadLetterTopic, group } = await createTestTopics(logger);
@@ -37,8 +39,8 @@ export async function startPipeline(options: { auth?: (pool: Pool) => Authentica
   const publisher = kafka.publisher();
   await publisher.connect();
   const ingest = buildIngestApp(
-    { publisher, codec, logger, auth: options.auth?.(pool) ?? fixedTenant(DEFAULT_TENANT) },
-    { topic, maxBodyBytes: 1_048_576, maxBatchEvents: 10_000, retryAfterSeconds: 5 },
+    { publisher, codec, logger, pool, auth: options.auth?.(pool) ?? fixedTenant(DEFAULT_TENANT), ...(options.now ? { now: options.now } : {}) },
+    { topic, maxBodyBytes: 1_048_576, maxBatchEvents: 10_000, retryAfterSeconds: 5, ...options.ingestOptions },
   );
   // The repository's price book, loaded as the consumer's main does.
   await storePriceEntries(pool, readPriceFiles());

@@ -5,10 +5,13 @@
 import { loadConfig } from '@traceledger/config';
 import { TraceLedgerError } from '@traceledger/core';
 import { createPool } from '@traceledger/db';
-import { createKafka } from '@traceledger/kafka';
+import { EventCodec } from '@traceledger/contract';
+import { createKafka, readTopicRange } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 import { BACKFILL_HELP, backfillCommand } from './backfill.js';
+import { DEAD_LETTERS_HELP, deadLettersCommand } from './dead-letters.js';
 import { KEYS_HELP, keysCommand } from './keys.js';
+import { REPLAY_HELP, replayCommand } from './replay.js';
 import { REPRICE_HELP, repriceCommand } from './reprice.js';
 import { UsageError, createOutput } from './output.js';
 
@@ -16,8 +19,12 @@ const HELP = `traceledger: operate a traceledger deployment
 
   traceledger keys create|list|revoke   API keys per tenant (traceledger keys --help)
   traceledger reprice --from --to       re-price history after a price change (traceledger reprice --help)
+  traceledger replay --from TIME|earliest  rebuild sessions from the topic, swapped in atomically (traceledger replay --help)
   traceledger backfill create|load|close|revert|list|status
                                         staged imports of historical events (traceledger backfill --help)
+  traceledger dead-letters list|redrive
+                                        records the consumer could not read; re-drive them after a fix
+                                        (traceledger dead-letters --help)
 
 Options: --json prints one JSON document instead of lines. Settings come from the environment
 (DATABASE_URL, KAFKA_BROKERS, ...), as for the services.`;
@@ -33,25 +40,44 @@ if (command === undefined || command === '--help' || command === 'help') {
   process.exit(command === undefined ? 2 : 0);
 }
 if (rest.includes('--help')) {
-  const helps: Record<string, string> = { keys: KEYS_HELP, reprice: REPRICE_HELP, backfill: BACKFILL_HELP };
+  const helps: Record<string, string> = { keys: KEYS_HELP, reprice: REPRICE_HELP, backfill: BACKFILL_HELP, 'dead-letters': DEAD_LETTERS_HELP, replay: REPLAY_HELP };
   console.log(helps[command] ?? HELP);
   process.exit(0);
 }
 
 const config = loadConfig();
+/** Warnings (kafkajs included) go to stderr, so that stdout holds only the answer. */
+const cliLogger = () => createLogger({ service: 'cli', level: 'warn', destination: process.stderr });
 const pool = createPool(config.databaseUrl, { max: 2, applicationName: 'traceledger-cli' });
 try {
   if (command === 'keys') await keysCommand(pool, rest, out);
   else if (command === 'reprice') await repriceCommand(pool, rest, out);
-  else if (command === 'backfill') {
+  else if (command === 'replay') {
+    const logger = cliLogger();
+    await replayCommand(
+      pool,
+      {
+        databaseUrl: config.databaseUrl,
+        codec: EventCodec.fromDirectory(),
+        read: (groupId, start, handler) =>
+          readTopicRange({ brokers: config.kafkaBrokers, clientId: 'traceledger-replay', groupId, logger }, config.kafkaTopic, start, handler),
+      },
+      rest,
+      out,
+    );
+  } else if (command === 'backfill') {
     const kafka = async () => {
-      const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: createLogger({ service: 'cli', level: 'warn' }) });
+      const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger() });
       await port.ensureTopics([{ topic: config.kafkaTopic, partitions: config.kafkaTopicPartitions }]);
       const publisher = port.publisher();
       await publisher.connect();
       return { publisher, topic: config.kafkaTopic };
     };
     await backfillCommand(pool, kafka, rest, out, process.stderr.isTTY === true && !json);
+  }
+  else if (command === 'dead-letters') {
+    const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger() });
+    await deadLettersCommand(kafka, { topic: config.kafkaTopic, deadLetterTopic: config.kafkaDeadLetterTopic }, rest, out);
   }
   else throw new UsageError(`unknown command "${command}"`, HELP);
 } catch (err) {

@@ -27,10 +27,32 @@ describe('loadConfig', () => {
       maxBodyBytes: 1_048_576,
       maxBatchEvents: 10_000,
       retryAfterSeconds: 5,
+      maxEventBytes: 32_768,
+      rateLimitRequestsPerSecond: 100,
+      rateLimitEventsPerSecond: 50_000,
+      rateLimitBurstSeconds: 2,
+      ingestRequestTimeoutMs: 30_000,
+      ingestIdleTimeoutMs: 60_000,
+      idempotencyTtlHours: 24,
       migrateOnStart: true,
       queryDbRole: 'traceledger_query',
       authMode: 'keys',
+      kafkaSessionTimeoutMs: 30_000,
+      consumerWatchdogMs: 300_000,
+      shutdownTimeoutMs: 30_000,
+      testCrashAfterDbCommit: null,
+      testStallBatch: null,
     });
+  });
+
+  it('reads the consumer fault settings and test hooks', () => {
+    const config = loadConfig({ KAFKA_SESSION_TIMEOUT_MS: '6000', CONSUMER_WATCHDOG_MS: '0', TL_TEST_CRASH_AFTER_DB_COMMIT: '3', TL_TEST_STALL_BATCH: '2:9000' });
+    expect(config).toMatchObject({ kafkaSessionTimeoutMs: 6000, consumerWatchdogMs: 0, testCrashAfterDbCommit: 3, testStallBatch: { batch: 2, ms: 9000 } });
+  });
+
+  it('reads the ingest limits, and 0 turns a rate limit off', () => {
+    const config = loadConfig({ MAX_EVENT_BYTES: '4096', RATE_LIMIT_REQUESTS_PER_SECOND: '0', RATE_LIMIT_EVENTS_PER_SECOND: '1000', INGEST_REQUEST_TIMEOUT_MS: '5000', IDEMPOTENCY_TTL_HOURS: '48' });
+    expect(config).toMatchObject({ maxEventBytes: 4096, rateLimitRequestsPerSecond: 0, rateLimitEventsPerSecond: 1000, ingestRequestTimeoutMs: 5000, idempotencyTtlHours: 48 });
   });
 
   it('turns off the row-security role with QUERY_DB_ROLE=none, and keys with AUTH_MODE=none', () => {
@@ -89,6 +111,17 @@ describe('loadConfig', () => {
     ['KAFKA_TOPIC', 'trace events'],
     ['MAX_BATCH_EVENTS', '0'],
     ['MIGRATE_ON_START', 'maybe'],
+    ['MAX_EVENT_BYTES', '100'],
+    ['RATE_LIMIT_REQUESTS_PER_SECOND', '1.5'],
+    ['RATE_LIMIT_BURST_SECONDS', '0'],
+    ['INGEST_REQUEST_TIMEOUT_MS', '10'],
+    ['IDEMPOTENCY_TTL_HOURS', '0'],
+    ['KAFKA_SESSION_TIMEOUT_MS', '500'],
+    ['CONSUMER_WATCHDOG_MS', '-1'],
+    ['SHUTDOWN_TIMEOUT_MS', 'soon'],
+    ['TL_TEST_CRASH_AFTER_DB_COMMIT', '0'],
+    ['TL_TEST_STALL_BATCH', '9000'],
+    ['TL_TEST_STALL_BATCH', '0:100'],
   ])('refuses %s=%j with a ConfigError naming the variable', (name, value) => {
     const err = configError({ [name]: value });
     expect(err.code).toBe('TL_CONFIG_INVALID');

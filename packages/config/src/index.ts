@@ -23,12 +23,36 @@ export interface Config {
   maxBatchEvents: number;
   /** Seconds a client should wait before retrying when Kafka cannot take events. */
   retryAfterSeconds: number;
+  /** Largest single event of a batch, measured as compact JSON, in bytes; a larger one is rejected (TL_EVENT_TOO_LARGE). */
+  maxEventBytes: number;
+  /** Requests per second each API key may make to ingest (a token bucket per key, per process); 0: no limit. */
+  rateLimitRequestsPerSecond: number;
+  /** Events per second each API key may post to ingest; 0: no limit. */
+  rateLimitEventsPerSecond: number;
+  /** How many seconds' worth of its rates a key may spend at once (the bucket size), in seconds. */
+  rateLimitBurstSeconds: number;
+  /** Time a client has to send a whole request, headers and body, in ms; a slower one gets 408. */
+  ingestRequestTimeoutMs: number;
+  /** A connection on which nothing moves for this long is closed, in ms. */
+  ingestIdleTimeoutMs: number;
+  /** How long ingest keeps the answer to a request with an Idempotency-Key and replays it, in hours. */
+  idempotencyTtlHours: number;
   /** Apply migrations when a service starts (dev convenience). */
   migrateOnStart: boolean;
   /** Row-security role the query service reads as (migration 0005); null (QUERY_DB_ROLE=none): the connection's own. */
   queryDbRole: string | null;
   /** `keys`: every request needs an API key; `none`: one tenant (DEFAULT_TENANT), no keys (local use only). */
   authMode: 'keys' | 'none';
+  /** Consumer group session: without a heartbeat for this long a member loses its partitions, in ms. */
+  kafkaSessionTimeoutMs: number;
+  /** The consumer exits when no batch completes for this long while records wait, in ms; 0: never. */
+  consumerWatchdogMs: number;
+  /** How long a service may take to drain on SIGTERM (or to stop after a fatal error) before it exits anyway, in ms. */
+  shutdownTimeoutMs: number;
+  /** Fault tests only: the consumer SIGKILLs itself after this many database commits, before the offset commit. */
+  testCrashAfterDbCommit: number | null;
+  /** Fault tests only: the consumer holds its `batch`-th batch for `ms` without heartbeats. */
+  testStallBatch: { batch: number; ms: number } | null;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -63,9 +87,21 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1024, 64 * 1_048_576),
     maxBatchEvents: int(env, 'MAX_BATCH_EVENTS', 10_000, 1, 100_000),
     retryAfterSeconds: int(env, 'RETRY_AFTER_SECONDS', 5, 1, 3600),
+    maxEventBytes: int(env, 'MAX_EVENT_BYTES', 32_768, 256, 64 * 1_048_576),
+    rateLimitRequestsPerSecond: int(env, 'RATE_LIMIT_REQUESTS_PER_SECOND', 100, 0, 1_000_000),
+    rateLimitEventsPerSecond: int(env, 'RATE_LIMIT_EVENTS_PER_SECOND', 50_000, 0, 100_000_000),
+    rateLimitBurstSeconds: int(env, 'RATE_LIMIT_BURST_SECONDS', 2, 1, 3600),
+    ingestRequestTimeoutMs: int(env, 'INGEST_REQUEST_TIMEOUT_MS', 30_000, 1000, 3_600_000),
+    ingestIdleTimeoutMs: int(env, 'INGEST_IDLE_TIMEOUT_MS', 60_000, 1000, 3_600_000),
+    idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 720),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     queryDbRole: nullIfNone(str(env, 'QUERY_DB_ROLE', 'traceledger_query', /^[a-z_][a-z0-9_]{0,62}$/, 'a Postgres role name, or none')),
     authMode: oneOf(env, 'AUTH_MODE', 'keys', ['keys', 'none'] as const),
+    kafkaSessionTimeoutMs: int(env, 'KAFKA_SESSION_TIMEOUT_MS', 30_000, 1000, 3_600_000),
+    consumerWatchdogMs: int(env, 'CONSUMER_WATCHDOG_MS', 300_000, 0, 86_400_000),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 600_000),
+    testCrashAfterDbCommit: optionalInt(env, 'TL_TEST_CRASH_AFTER_DB_COMMIT', 1, 1_000_000),
+    testStallBatch: stallSpec(env, 'TL_TEST_STALL_BATCH'),
   };
   return Object.freeze(config);
 }
@@ -118,6 +154,18 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
     throw new ConfigError(`${name}=${JSON.stringify(v)} is invalid: expected a whole number from ${min} to ${max}`);
   }
   return Number(v);
+}
+
+function optionalInt(env: Env, name: string, min: number, max: number): number | null {
+  return raw(env, name) === undefined ? null : int(env, name, min, min, max);
+}
+
+function stallSpec(env: Env, name: string): { batch: number; ms: number } | null {
+  const v = raw(env, name);
+  if (v === undefined) return null;
+  const m = /^(\d{1,6}):(\d{1,7})$/.exec(v);
+  if (!m || Number(m[1]) < 1) throw new ConfigError(`${name}=${JSON.stringify(v)} is invalid: expected <batch number from 1>:<milliseconds>, e.g. 3:9000`);
+  return { batch: Number(m[1]), ms: Number(m[2]) };
 }
 
 function bool(env: Env, name: string, fallback: boolean): boolean {

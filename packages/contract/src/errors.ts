@@ -15,6 +15,8 @@ export const EventErrorCode = {
   BadStatus: 'TL_EVENT_BAD_STATUS',
   BadDuration: 'TL_EVENT_BAD_DURATION',
   BadText: 'TL_EVENT_BAD_TEXT',
+  /** Over ingest's per-event size limit (MAX_EVENT_BYTES); checked before anything else. */
+  TooLarge: 'TL_EVENT_TOO_LARGE',
 } as const;
 export type EventErrorCode = (typeof EventErrorCode)[keyof typeof EventErrorCode];
 

@@ -1,6 +1,6 @@
 import { END_STATUSES, SESSION_STATUSES, type TraceEvent } from '@traceledger/core';
 import { EventErrorCode, EventRejectedError } from './errors.js';
-import { parseEvent, parseTime } from './validate.js';
+import { LIMITS, parseEvent, parseTime } from './validate.js';
 
 /**
  * The old platform's session summary, accepted at `POST /api/billing/ingest` so existing
@@ -42,6 +42,10 @@ export function legacySummaryToEvents(raw: LegacySummary, tenantId: string, nowM
     }
     endedAt = raw.endedAt;
   } else if (raw.durationMs !== undefined && raw.durationMs !== null) {
+    // Bounded before the arithmetic: a huge value would make an invalid Date, and toISOString throws.
+    if (!Number.isSafeInteger(raw.durationMs) || raw.durationMs < 0 || raw.durationMs > LIMITS.maxDurationMs) {
+      throw new EventRejectedError(EventErrorCode.BadDuration, `durationMs must be a whole number from 0 to ${LIMITS.maxDurationMs}`, 'durationMs');
+    }
     endedAt = new Date(startedAtMs + raw.durationMs).toISOString();
   }
   if (status !== 'running' && endedAt === null) endedAt = raw.startedAt;

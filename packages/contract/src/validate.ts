@@ -9,6 +9,7 @@ import {
   type TraceEvent,
 } from '@traceledger/core';
 import { EventErrorCode, EventRejectedError } from './errors.js';
+import { jsonByteLength } from './json-size.js';
 
 /** Limits of contract v1 (docs/contract.md). */
 export const LIMITS = {
@@ -19,6 +20,8 @@ export const LIMITS = {
   /** Events before this are rejected as a clock or unit error (seconds sent as milliseconds, etc.). */
   minOccurredAtMs: Date.UTC(2000, 0, 1),
   maxDurationMs: 366 * 24 * 3_600_000,
+  /** Default largest event, as compact JSON; ingest's MAX_EVENT_BYTES sets it. A valid event is far smaller. */
+  maxEventBytes: 32_768,
 } as const;
 
 const COMMON_FIELDS = ['event_id', 'session_id', 'agent_id', 'team_id', 'type', 'occurred_at'] as const;
@@ -39,9 +42,13 @@ const BAD_ID_CHARS = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\ud
  * Checks one JSON event of a `POST /v1/events` batch against contract v1 and returns the
  * domain event. Throws EventRejectedError with a code and a message naming the field.
  * `tenantId` comes from the caller's credentials; `nowMs` bounds how far in the future
- * `occurred_at` may be.
+ * `occurred_at` may be. An event over `maxEventBytes` as compact JSON is rejected before any
+ * other check (TL_EVENT_TOO_LARGE), so a huge value is never inspected or echoed in a message.
  */
-export function parseEvent(raw: unknown, tenantId: string, nowMs: number): TraceEvent {
+export function parseEvent(raw: unknown, tenantId: string, nowMs: number, maxEventBytes: number = LIMITS.maxEventBytes): TraceEvent {
+  if (jsonByteLength(raw, maxEventBytes) > maxEventBytes) {
+    throw new EventRejectedError(EventErrorCode.TooLarge, `the event is larger than ${maxEventBytes} bytes as JSON; an event that keeps the contract is far smaller`);
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new EventRejectedError(EventErrorCode.NotAnObject, 'each event must be a JSON object');
   }

@@ -142,6 +142,9 @@ interface Case {
 
 const usage = valid['llm.usage'];
 const cases: Case[] = [
+  // TooLarge, checked first
+  { name: 'an event over 32 KiB as JSON', raw: { ...usage, padding: 'x'.repeat(LIMITS.maxEventBytes) }, code: EventErrorCode.TooLarge, field: undefined },
+  { name: 'a deeply nested array', raw: JSON.parse(`${'['.repeat(20_000)}${']'.repeat(20_000)}`) as unknown, code: EventErrorCode.TooLarge, field: undefined },
   // NotAnObject
   { name: 'null', raw: null, code: EventErrorCode.NotAnObject, field: undefined },
   { name: 'an array', raw: [valid['tool.call']], code: EventErrorCode.NotAnObject, field: undefined },
@@ -302,6 +305,9 @@ describe('legacySummaryToEvents', () => {
       [{ endedAt: '2026-11-25T09:59:59Z' }, EventErrorCode.BadTime, 'endedAt'],
       [{ startedAt: 'yesterday' }, EventErrorCode.BadTime, 'startedAt'],
       [{ cost: -1 }, EventErrorCode.BadCost, 'cost'],
+      // Found by tests/fuzz.int.test.ts: new Date(start + 8.6e15) is invalid and toISOString threw (a 500).
+      [{ durationMs: 8_638_204_386_652_290 }, EventErrorCode.BadDuration, 'durationMs'],
+      [{ durationMs: LIMITS.maxDurationMs + 1 }, EventErrorCode.BadDuration, 'durationMs'],
     ];
     for (const [over, code, field] of cases) {
       let caught: unknown;

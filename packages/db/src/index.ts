@@ -11,3 +11,5 @@ export { reprice } from './reprice.js';
 export type { RepricePlan, RepriceLine } from './reprice.js';
 export { createBackfill, getBackfill, listBackfills, checkpointBackfill, closeBackfill, revertBackfill } from './backfill.js';
 export type { Backfill } from './backfill.js';
+export { SHADOW_SCHEMA, prepareShadow, foldIntoShadow, swapReplay, dropShadow } from './replay.js';
+export type { SwapResult } from './replay.js';

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { TraceLedgerError } from '@traceledger/core';
 
@@ -14,11 +15,14 @@ const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  408: 'Request Timeout',
   405: 'Method Not Allowed',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  409: 'Conflict',
   422: 'Unprocessable Entity',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -83,6 +87,29 @@ export function errorHandler(prefix: string) {
     else request.log.info({ code, message }, 'request rejected');
     const body: ErrorBody = { statusCode: status, code, error: STATUS_TEXT[status] ?? 'Error', message };
     void reply.status(status).send(body);
+  };
+}
+
+/**
+ * For Fastify's `clientErrorHandler`: a request the HTTP parser gave up on (too slow: 408, headers
+ * too large: 431, not HTTP: 400) gets the same coded JSON as every other error before the
+ * connection is closed. Mirrors Fastify's default handler otherwise.
+ */
+export function clientErrorHandler(prefix: string) {
+  return function (this: { log: { info(obj: object, msg: string): void } }, err: Error & { code?: string }, socket: Duplex): void {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, code, message] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, `${prefix}_REQUEST_TIMEOUT`, 'the request did not arrive in time; send headers and body without pausing']
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, `${prefix}_HEADERS_TOO_LARGE`, 'the request headers are larger than the server accepts']
+          : [400, `${prefix}_BAD_HTTP`, 'the request is not valid HTTP/1.1'];
+    this.log.info({ code, err: { code: err.code, message: err.message } }, 'client error');
+    if (socket.writable) {
+      const body = JSON.stringify({ statusCode: status, code, error: STATUS_TEXT[status] ?? 'Error', message } satisfies ErrorBody);
+      socket.write(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\n\r\n${body}`);
+    }
+    socket.destroy();
   };
 }
 

@@ -1,4 +1,5 @@
-import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Consumer, type Producer, type logCreator } from 'kafkajs';
+import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type Consumer, type Producer, type logCreator } from 'kafkajs';
+import { randomBytes } from 'node:crypto';
 import { TraceLedgerError } from '@traceledger/core';
 import type { Logger } from 'pino';
 
@@ -12,7 +13,25 @@ export interface KafkaPort {
   publisher(): Publisher;
   /** Records of `topic` not yet committed by `groupId`, summed over partitions. */
   consumerLag(groupId: string, topic: string): Promise<number>;
-  consumer(options: { groupId: string; sessionTimeoutMs?: number }): BatchConsumer;
+  /** Per partition of `topic`: the offset `groupId` committed (null: none yet) and the end of the log. */
+  groupOffsets(groupId: string, topic: string): Promise<{ partition: number; committed: bigint | null; end: bigint }[]>;
+  consumer(options: ConsumerOptions): BatchConsumer;
+  /**
+   * The records on `topic` from its start to its end as of the call, in offset order per
+   * partition (partitions in order), at most `maxRecords`. Read by a throwaway consumer group that
+   * commits nothing and is deleted afterwards. For operator tools such as the dead-letter command.
+   */
+  readTopic(topic: string, options?: { maxRecords?: number; timeoutMs?: number }): Promise<InRecord[]>;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  /**
+   * How long the group coordinator waits without a heartbeat before it gives this member's
+   * partitions to another (default 30000; the broker allows 6000 and up unless configured otherwise).
+   * Heartbeats are sent every third of it.
+   */
+  sessionTimeoutMs?: number;
 }
 
 export interface OutMessage {
@@ -62,6 +81,14 @@ export interface BatchConsumer {
   stop(): Promise<void>;
   /** Called when the consumer fails for good (it will not restart by itself). */
   onFatal(listener: (err: Error) => void): void;
+  /** Called after a batch's offsets were committed. */
+  onCommitted(listener: (batch: { topic: string; partition: number; nextOffset: string }) => void): void;
+  /**
+   * Records waiting on the partitions this member owns (committed offset to the end of each).
+   * Null while the member is not in the group (starting, rejoining after a crash) or the broker
+   * cannot be asked: then nobody knows, which a watchdog must treat as "maybe positive".
+   */
+  lag(): Promise<number | null>;
 }
 
 export const KafkaErrorCode = {
@@ -80,7 +107,7 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
     retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 5 },
   });
 
-  return {
+  const port: KafkaPort = {
     async ensureTopics(topics) {
       const admin = kafka.admin();
       await admin.connect();
@@ -101,14 +128,17 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
       }
     },
     async consumerLag(groupId, topic) {
+      let lag = 0n;
+      for (const p of await port.groupOffsets(groupId, topic)) lag += p.end - (p.committed ?? 0n);
+      return Number(lag);
+    },
+    async groupOffsets(groupId, topic) {
       const admin = kafka.admin();
       await admin.connect();
       try {
         const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
-        const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset === '-1' ? '0' : p.offset)]));
-        let lag = 0n;
-        for (const p of ends) lag += BigInt(p.high) - (done.get(p.partition) ?? 0n);
-        return Number(lag);
+        const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, p.offset === '-1' ? null : BigInt(p.offset)]));
+        return ends.map((p) => ({ partition: p.partition, committed: done.get(p.partition) ?? null, end: BigInt(p.high) })).sort((a, b) => a.partition - b.partition);
       } finally {
         await admin.disconnect();
       }
@@ -116,20 +146,69 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
     publisher() {
       return new KafkajsPublisher(kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 3, maxRetryTime: 1000 } }));
     },
-    consumer({ groupId, sessionTimeoutMs }) {
+    consumer({ groupId, sessionTimeoutMs = 30_000 }) {
       return new KafkajsBatchConsumer(
         kafka.consumer({
           groupId,
-          sessionTimeout: sessionTimeoutMs ?? 30_000,
-          heartbeatInterval: 3000,
+          sessionTimeout: sessionTimeoutMs,
+          heartbeatInterval: Math.min(3000, Math.floor(sessionTimeoutMs / 3)),
           allowAutoTopicCreation: false,
           maxBytesPerPartition: 1_048_576,
+          // kafkajs restarts the consumer after a retriable crash (broker away, coordinator moved)
+          // and gives up at once on an error marked not retriable: that reaches onFatal.
           retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5000 },
         }),
+        kafka.admin(),
+        groupId,
         options.logger,
       );
     },
+    async readTopic(topic, { maxRecords = Number.POSITIVE_INFINITY, timeoutMs = 30_000 } = {}) {
+      const admin = kafka.admin();
+      await admin.connect();
+      const groupId = `traceledger-read-${randomBytes(6).toString('hex')}`;
+      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxBytesPerPartition: 1_048_576 });
+      try {
+        const ends = new Map<number, bigint>();
+        for (const p of await admin.fetchTopicOffsets(topic)) if (BigInt(p.high) > BigInt(p.low)) ends.set(p.partition, BigInt(p.high));
+        const records: InRecord[] = [];
+        if (ends.size === 0 || maxRecords <= 0) return records;
+        const pending = new Set(ends.keys());
+        let finish = (): void => undefined;
+        const finished = new Promise<void>((resolve) => (finish = resolve));
+        await consumer.connect();
+        await consumer.subscribe({ topics: [topic], fromBeginning: true });
+        await consumer.run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            const end = ends.get(batch.partition);
+            if (end === undefined || !pending.has(batch.partition)) return;
+            for (const m of batch.messages) {
+              if (BigInt(m.offset) >= end || records.length >= maxRecords) break;
+              records.push({ topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, headers: headersToStrings(m.headers) });
+            }
+            if (BigInt(batch.lastOffset()) + 1n >= end) pending.delete(batch.partition);
+            if (pending.size === 0 || records.length >= maxRecords) finish();
+          },
+        });
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new TraceLedgerError(KafkaErrorCode.Unavailable, `could not read ${topic} to its end within ${timeoutMs} ms`, { retriable: true })), timeoutMs);
+        });
+        try {
+          await Promise.race([finished, timedOut]);
+        } finally {
+          clearTimeout(timer);
+        }
+        return records.sort((a, b) => a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
+      } finally {
+        await consumer.disconnect();
+        await admin.deleteGroups([groupId]).catch(() => undefined);
+        await admin.disconnect();
+      }
+    },
   };
+  return port;
 }
 
 class KafkajsPublisher implements Publisher {
@@ -173,19 +252,37 @@ class KafkajsPublisher implements Publisher {
 
 class KafkajsBatchConsumer implements BatchConsumer {
   private fatalListeners: ((err: Error) => void)[] = [];
+  private committedListeners: ((batch: { topic: string; partition: number; nextOffset: string }) => void)[] = [];
   private stopping = false;
+  private topic: string | null = null;
+  /** This member's partitions, from its last join; null when it is not in the group. */
+  private assigned: ReadonlySet<number> | null = null;
+  /** Incremented at each join: a batch that started in an earlier generation is stale. */
+  private generation = 0;
+  private adminConnected = false;
+  /** A not-retriable error the handler threw: kafkajs gives up on it, and its wrapper drops the code. */
+  private handlerFailure: Error | null = null;
 
   constructor(
     private readonly consumer: Consumer,
+    private readonly admin: Admin,
+    private readonly groupId: string,
     private readonly log: Logger,
   ) {
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      const { memberAssignment } = e.payload as { memberAssignment: Record<string, number[]> };
+      this.generation += 1;
+      this.assigned = new Set(this.topic === null ? [] : (memberAssignment[this.topic] ?? []));
+      this.log.info({ partitions: [...this.assigned], generation: this.generation }, 'joined the consumer group');
+    });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       const { error, restart } = e.payload as { error: Error; restart: boolean };
+      this.assigned = null;
       if (restart || this.stopping) {
         this.log.warn({ err: error, restart }, 'kafka consumer crashed; kafkajs restarts it');
         return;
       }
-      for (const l of this.fatalListeners) l(error);
+      for (const l of this.fatalListeners) l(this.handlerFailure ?? unwrapKafkajs(error));
     });
   }
 
@@ -193,15 +290,47 @@ class KafkajsBatchConsumer implements BatchConsumer {
     this.fatalListeners.push(listener);
   }
 
+  onCommitted(listener: (batch: { topic: string; partition: number; nextOffset: string }) => void): void {
+    this.committedListeners.push(listener);
+  }
+
+  async lag(): Promise<number | null> {
+    const assigned = this.assigned;
+    const topic = this.topic;
+    if (assigned === null || topic === null) return null;
+    if (assigned.size === 0) return 0;
+    try {
+      if (!this.adminConnected) {
+        await this.admin.connect();
+        this.adminConnected = true;
+      }
+      const [ends, committed] = await Promise.all([
+        this.admin.fetchTopicOffsets(topic),
+        this.admin.fetchOffsets({ groupId: this.groupId, topics: [topic] }),
+      ]);
+      const done = new Map((committed[0]?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
+      let lag = 0n;
+      for (const p of ends) {
+        if (assigned.has(p.partition)) lag += BigInt(p.high) - (done.get(p.partition) ?? BigInt(p.low));
+      }
+      return Number(lag);
+    } catch (err) {
+      this.log.debug({ err }, 'could not read the consumer lag');
+      return null;
+    }
+  }
+
   async start(topic: string, handler: BatchHandler, options: { fromBeginning?: boolean } = {}): Promise<void> {
+    this.topic = topic;
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [topic], fromBeginning: options.fromBeginning ?? true });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }) => {
         if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+        const generation = this.generation;
         const records: InRecord[] = batch.messages.map((m) => ({
           topic: batch.topic,
           partition: batch.partition,
@@ -211,18 +340,41 @@ class KafkajsBatchConsumer implements BatchConsumer {
           timestamp: m.timestamp,
           headers: headersToStrings(m.headers),
         }));
-        await handler(records, {
-          topic: batch.topic,
-          partition: batch.partition,
-          heartbeat,
-          isActive: () => isRunning() && !isStale(),
-        });
+        try {
+          await handler(records, {
+            topic: batch.topic,
+            partition: batch.partition,
+            heartbeat,
+            isActive: () => isRunning() && !isStale() && this.generation === generation,
+          });
+        } catch (err) {
+          if (err instanceof TraceLedgerError && !err.retriable) this.handlerFailure = err;
+          throw err;
+        }
         const last = batch.lastOffset();
         resolveOffset(last);
-        // Committed only now that the handler's database transaction is durable. If the
-        // partition moved to another member meanwhile, the commit fails and the new owner
-        // re-reads these records: the fold's ledger makes that a no-op.
-        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+        const nextOffset = (BigInt(last) + 1n).toString();
+        // The handler's database transaction is durable; only now may the offset move. Not for a
+        // partition this member lost meanwhile (it rejoined during the batch): the broker would take
+        // the commit under the new generation and could move the new owner's offset backwards.
+        // That loses nothing (every record below it is folded, and the ledger makes re-reads
+        // no-ops) but it re-reads work for nothing. A stale generation is refused by the broker.
+        if (this.generation !== generation || !(this.assigned?.has(batch.partition) ?? false)) {
+          this.log.info({ partition: batch.partition, nextOffset }, 'batch folded after this member lost the partition; not committing its offset');
+          return;
+        }
+        // Committed through the batch's own handle, not consumer.commitOffsets: that one silently
+        // skips the commit once stop() was called, so a drained last batch would be re-read.
+        try {
+          await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset }] }] });
+        } catch (err) {
+          // The group rebalanced while the batch ran (stale generation, unknown member) or the
+          // broker went away. kafkajs rejoins or reconnects; whoever owns the partition then reads
+          // from the last committed offset, and the ledger turns the re-read batch into a no-op.
+          this.log.warn({ err, partition: batch.partition, nextOffset }, 'offset commit failed; the batch will be read again');
+          throw err;
+        }
+        for (const l of this.committedListeners) l({ topic: batch.topic, partition: batch.partition, nextOffset });
         await heartbeat();
       },
     });
@@ -232,7 +384,15 @@ class KafkajsBatchConsumer implements BatchConsumer {
     this.stopping = true;
     await this.consumer.stop();
     await this.consumer.disconnect();
+    if (this.adminConnected) await this.admin.disconnect();
   }
+}
+
+/** The error a handler threw, from under kafkajs's retry wrappers (which keep it as `cause`). */
+function unwrapKafkajs(err: Error): Error {
+  let e: Error = err;
+  while (e.name.startsWith('KafkaJS') && e.cause instanceof Error) e = e.cause;
+  return e;
 }
 
 function headersToStrings(headers: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined): Record<string, string> {

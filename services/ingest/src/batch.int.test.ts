@@ -3,7 +3,7 @@ import { DEFAULT_TENANT } from '@traceledger/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventCodec } from '@traceledger/contract';
 import type { InRecord } from '@traceledger/kafka';
-import { createTestTopics, testLogger, uid, waitFor } from '../../../tests/helpers/world.js';
+import { createTestDatabase, createTestTopics, testLogger, uid, waitFor } from '../../../tests/helpers/world.js';
 import { buildIngestApp } from './app.js';
 
 // Ingest on the real broker, with a topic of this file's own; a reader group sees what landed.
@@ -12,7 +12,8 @@ const { kafka, topic } = await createTestTopics(logger);
 const codec = EventCodec.fromDirectory();
 const publisher = kafka.publisher();
 await publisher.connect();
-const app = buildIngestApp({ publisher, codec, logger, auth: fixedTenant(DEFAULT_TENANT) }, { topic, maxBodyBytes: 64 * 1024, maxBatchEvents: 50, retryAfterSeconds: 5 });
+const { pool } = await createTestDatabase();
+const app = buildIngestApp({ publisher, codec, logger, pool, auth: fixedTenant(DEFAULT_TENANT) }, { topic, maxBodyBytes: 64 * 1024, maxBatchEvents: 50, retryAfterSeconds: 5 });
 const landed: InRecord[] = [];
 const reader = kafka.consumer({ groupId: `reader-${uid()}` });
 await reader.start(topic, async (records) => {

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventCodec } from '@traceledger/contract';
 import { createKafka } from '@traceledger/kafka';
-import { testLogger } from '../../../tests/helpers/world.js';
+import { createTestDatabase, testLogger } from '../../../tests/helpers/world.js';
 import { buildIngestApp } from './app.js';
 
 /** A loopback port with nothing listening on it: Kafka there refuses every connection. */
@@ -16,13 +16,16 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+// Only for the ingest app's dependencies: nothing here reaches the database.
+const { pool } = await createTestDatabase();
+
 describe('ingest when Kafka cannot take events', () => {
   it('answers 503 with Retry-After and never a 2xx', async () => {
     const logger = testLogger();
     const kafka = createKafka({ brokers: [`127.0.0.1:${await closedPort()}`], clientId: 'tl-test-down', logger });
     const publisher = kafka.publisher();
     const app = buildIngestApp(
-      { publisher, codec: EventCodec.fromDirectory(), logger, auth: fixedTenant(DEFAULT_TENANT) },
+      { publisher, codec: EventCodec.fromDirectory(), logger, pool, auth: fixedTenant(DEFAULT_TENANT) },
       { topic: 'unreachable', maxBodyBytes: 1_048_576, maxBatchEvents: 100, retryAfterSeconds: 7, publishTimeoutMs: 3000 },
     );
     afterAll(() => app.close());

@@ -6,11 +6,13 @@ import { createPool, migrate } from '@traceledger/db';
 import { createKafka } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 import { buildIngestApp } from './app.js';
+import { deleteExpiredIdempotencyKeys } from './idempotency.js';
 
 const config = loadConfig();
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
 if (config.migrateOnStart) await migrate(config.databaseUrl);
-// API keys are looked up in Postgres (cached briefly); nothing else in ingest touches the database.
+// API keys are looked up in Postgres (cached briefly), and the answers of requests with an
+// Idempotency-Key are kept there; nothing else in ingest touches the database.
 const pool = createPool(config.databaseUrl, {
   max: 4,
   applicationName: 'traceledger-ingest',
@@ -24,15 +26,35 @@ await kafka.ensureTopics([
 const publisher = kafka.publisher();
 await publisher.connect();
 const app = buildIngestApp(
-  { publisher, codec: EventCodec.fromDirectory(), logger, auth: config.authMode === 'keys' ? apiKeyAuthenticator(new KeyStore(pool)) : fixedTenant(DEFAULT_TENANT) },
+  { publisher, codec: EventCodec.fromDirectory(), logger, pool, auth: config.authMode === 'keys' ? apiKeyAuthenticator(new KeyStore(pool)) : fixedTenant(DEFAULT_TENANT) },
   {
     topic: config.kafkaTopic,
     maxBodyBytes: config.maxBodyBytes,
     maxBatchEvents: config.maxBatchEvents,
     retryAfterSeconds: config.retryAfterSeconds,
+    maxEventBytes: config.maxEventBytes,
+    rateLimit: {
+      requestsPerSecond: config.rateLimitRequestsPerSecond,
+      eventsPerSecond: config.rateLimitEventsPerSecond,
+      burstSeconds: config.rateLimitBurstSeconds,
+    },
+    requestTimeoutMs: config.ingestRequestTimeoutMs,
+    idleTimeoutMs: config.ingestIdleTimeoutMs,
+    idempotencyTtlMs: config.idempotencyTtlHours * 3_600_000,
   },
 );
+// Expired idempotency keys are never replayed; this only keeps the table small.
+const sweep = setInterval(() => {
+  deleteExpiredIdempotencyKeys(pool, config.idempotencyTtlHours * 3_600_000).then(
+    (deleted) => {
+      if (deleted > 0) logger.info({ deleted }, 'deleted expired idempotency keys');
+    },
+    (err: unknown) => logger.warn({ err }, 'could not delete expired idempotency keys'),
+  );
+}, 10 * 60_000);
+sweep.unref();
 app.addHook('onClose', async () => {
+  clearInterval(sweep);
   await publisher.disconnect();
   await pool.end();
 });
