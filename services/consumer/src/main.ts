@@ -3,57 +3,87 @@ import { EventCodec } from '@traceledger/contract';
 import { createPool, loadPriceBook, migrate, readPriceFiles, storePriceEntries } from '@traceledger/db';
 import { createKafka } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
-import { buildConsumerService } from './app.js';
+import { buildConsumerService, type ConsumerService } from './app.js';
+import { faultTestHooks } from './test-hooks.js';
 
 const config = loadConfig();
 const logger = createLogger({ service: 'consumer', level: config.logLevel });
-if (config.migrateOnStart) await migrate(config.databaseUrl);
 const pool = createPool(config.databaseUrl, {
   applicationName: 'traceledger-consumer',
   onIdleError: (err) => logger.warn({ err }, 'idle database connection closed by the server'),
 });
-// The price book: prices/*.json stored once per version, then the whole stored book in memory.
-const added = await storePriceEntries(pool, readPriceFiles());
-const priceBook = await loadPriceBook(pool);
-logger.info({ entries: priceBook.size, added }, 'price book loaded');
-const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-consumer', logger });
-await kafka.ensureTopics([
-  { topic: config.kafkaTopic, partitions: config.kafkaTopicPartitions },
-  { topic: config.kafkaDeadLetterTopic, partitions: 1 },
-]);
-const service = buildConsumerService(
-  {
-    consumer: kafka.consumer({ groupId: config.kafkaConsumerGroup }),
-    deadLetters: kafka.publisher(),
-    pool,
-    codec: EventCodec.fromDirectory(),
-    logger,
-    priceOf: (event) => priceBook.price(event),
-  },
-  { topic: config.kafkaTopic, deadLetterTopic: config.kafkaDeadLetterTopic },
-);
+// A connection that dies while checked out (the server restarts mid-transaction) fails its query,
+// which the fold retries, and also emits 'error' on the client, which the pool does not listen
+// for while the client is lent out: unhandled, it would crash the process.
+pool.on('connect', (client) => {
+  client.on('error', (err) => logger.warn({ err }, 'database connection lost during a transaction'));
+});
+let service: ConsumerService | null = null;
+let exiting = false;
 
-async function shutdown(code: number): Promise<never> {
-  try {
-    await service.stop();
-    await pool.end();
-  } catch (err) {
-    logger.error({ err }, 'shutdown failed');
+/**
+ * Stops within `graceMs` and exits with `code`. A stop that does not finish in time (a batch stuck
+ * on the database, a broker that does not answer) must not keep a dead consumer alive: exit 1.
+ */
+function shutdown(code: number, graceMs: number): void {
+  if (exiting) return;
+  exiting = true;
+  const timer = setTimeout(() => {
+    logger.error({ graceMs }, 'shutdown did not finish in time; exiting without it');
     process.exit(1);
-  }
-  process.exit(code);
+  }, graceMs);
+  (async () => {
+    await service?.stop();
+    await pool.end();
+  })().then(
+    () => {
+      clearTimeout(timer);
+      process.exit(code);
+    },
+    (err: unknown) => {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
 }
 
-service.onFatal((err) => {
-  logger.fatal({ err }, 'consumer failed for good; exiting so a supervisor restarts it');
-  void shutdown(1);
-});
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    logger.info({ signal }, 'shutting down: finishing the batch in hand');
-    void shutdown(0);
+    logger.info({ signal }, 'shutting down: finishing the batch in hand and committing it');
+    shutdown(0, config.shutdownTimeoutMs);
   });
 }
 
-await service.start();
-logger.info({ topic: config.kafkaTopic, group: config.kafkaConsumerGroup }, 'consumer running');
+try {
+  if (config.migrateOnStart) await migrate(config.databaseUrl);
+  // The price book: prices/*.json stored once per version, then the whole stored book in memory.
+  const added = await storePriceEntries(pool, readPriceFiles());
+  const priceBook = await loadPriceBook(pool);
+  logger.info({ entries: priceBook.size, added }, 'price book loaded');
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-consumer', logger });
+  await kafka.ensureTopics([
+    { topic: config.kafkaTopic, partitions: config.kafkaTopicPartitions },
+    { topic: config.kafkaDeadLetterTopic, partitions: 1 },
+  ]);
+  service = buildConsumerService(
+    {
+      consumer: kafka.consumer({ groupId: config.kafkaConsumerGroup, sessionTimeoutMs: config.kafkaSessionTimeoutMs }),
+      deadLetters: kafka.publisher(),
+      pool,
+      codec: EventCodec.fromDirectory(),
+      logger,
+      priceOf: (event) => priceBook.price(event),
+      hooks: faultTestHooks({ crashAfterDbCommit: config.testCrashAfterDbCommit, stall: config.testStallBatch }, logger),
+    },
+    { topic: config.kafkaTopic, deadLetterTopic: config.kafkaDeadLetterTopic, watchdogMs: config.consumerWatchdogMs },
+  );
+  service.onFatal((err) => {
+    logger.fatal({ err }, 'consumer failed for good; exiting so a supervisor restarts it');
+    shutdown(1, Math.min(config.shutdownTimeoutMs, 5000));
+  });
+  await service.start();
+  logger.info({ topic: config.kafkaTopic, group: config.kafkaConsumerGroup, watchdogMs: config.consumerWatchdogMs }, 'consumer running');
+} catch (err) {
+  logger.fatal({ err }, 'consumer could not start; exiting');
+  shutdown(1, 5000);
+}

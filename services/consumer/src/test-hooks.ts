@@ -1,0 +1,48 @@
+import type { Logger } from 'pino';
+
+/**
+ * Points where a fault test can act inside the batch path. Production passes none; main builds
+ * them from TL_TEST_* settings (packages/config) so a test can crash or stall a real process at
+ * an exact moment instead of guessing with timers.
+ */
+export interface BatchHooks {
+  /** Before the database transaction of a batch, after its heartbeat. */
+  beforeFold?(): Promise<void>;
+  /** After the database transaction committed, before the offsets are committed. */
+  afterFold?(): Promise<void>;
+}
+
+/**
+ * Hooks for fault tests: SIGKILL this process right after the `crashAfterDbCommit`-th database
+ * commit (so its offsets are never committed), and hold the `stall.batch`-th batch for
+ * `stall.ms` without heartbeats (so the group coordinator gives its partition away).
+ */
+export function faultTestHooks(
+  settings: { crashAfterDbCommit: number | null; stall: { batch: number; ms: number } | null },
+  logger: Logger,
+): BatchHooks | undefined {
+  const { crashAfterDbCommit, stall } = settings;
+  if (crashAfterDbCommit === null && stall === null) return undefined;
+  let folded = 0;
+  let started = 0;
+  return {
+    async beforeFold() {
+      started += 1;
+      if (stall !== null && started === stall.batch) {
+        logger.warn({ batch: started, ms: stall.ms }, 'test hook: stalling this batch without heartbeats');
+        await new Promise((resolve) => setTimeout(resolve, stall.ms));
+        logger.warn({ batch: started }, 'test hook: stall over');
+      }
+    },
+    async afterFold() {
+      folded += 1;
+      if (crashAfterDbCommit !== null && folded === crashAfterDbCommit) {
+        logger.warn({ batch: folded }, 'test hook: SIGKILL after the database commit, before the offset commit');
+        // The line must reach stdout before the process dies: SIGKILL runs no exit handlers.
+        await new Promise<void>((resolve) => logger.flush(() => resolve()));
+        process.kill(process.pid, 'SIGKILL');
+        await new Promise(() => undefined);
+      }
+    },
+  };
+}
