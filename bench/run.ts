@@ -17,6 +17,7 @@ interface BenchModule {
 /** The benchmarks, loaded on demand so one with heavy imports costs nothing when not selected. */
 const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   query: () => import('./query.js'),
+  pipeline: () => import('./pipeline.js'),
 };
 
 function splitArgs(argv: readonly string[]): { only: string[] | null; rest: string[] } {
