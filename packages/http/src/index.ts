@@ -3,3 +3,4 @@ export type { ErrorBody } from './errors.js';
 export { Decimal, exactJsonStringify } from './exact-json.js';
 export { schemaErrorFormatter } from './schema-errors.js';
 export { requireScope, tenantOf } from './auth-hook.js';
+export { serveUntilSignal } from './serve.js';

@@ -1,4 +1,5 @@
 import { loadConfig } from '@traceledger/config';
+import { serveUntilSignal } from '@traceledger/http';
 import { KeyStore, apiKeyAuthenticator, fixedTenant } from '@traceledger/auth';
 import { DEFAULT_TENANT } from '@traceledger/core';
 import { EventCodec } from '@traceledger/contract';
@@ -59,18 +60,4 @@ app.addHook('onClose', async () => {
   await pool.end();
 });
 
-// SIGTERM drains: stop accepting, answer requests in flight, then disconnect from Kafka.
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    logger.info({ signal }, 'shutting down');
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  });
-}
-
-await app.listen({ port: config.ingestPort, host: config.host });
+await serveUntilSignal(app, logger, { port: config.ingestPort, host: config.host });

@@ -1,4 +1,5 @@
 import { loadConfig } from '@traceledger/config';
+import { serveUntilSignal } from '@traceledger/http';
 import { KeyStore, apiKeyAuthenticator, fixedTenant } from '@traceledger/auth';
 import { DEFAULT_TENANT } from '@traceledger/core';
 import { createPool, migrate } from '@traceledger/db';
@@ -21,17 +22,4 @@ app.addHook('onClose', async () => {
   await pool.end();
 });
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    logger.info({ signal }, 'shutting down');
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  });
-}
-
-await app.listen({ port: config.queryPort, host: config.host });
+await serveUntilSignal(app, logger, { port: config.queryPort, host: config.host });
