@@ -18,6 +18,9 @@ export function createPool(
     ...(options.serverOptions ? { options: options.serverOptions } : {}),
   });
   pool.on('error', (err) => options.onIdleError?.(err));
+  // A connection that dies while lent out (server restart mid-transaction) emits 'error' on its
+  // client; the failing query already rejects with it, so this only keeps the process alive.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

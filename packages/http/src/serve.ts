@@ -10,6 +10,11 @@ export async function serveUntilSignal(app: FastifyInstance, logger: Logger, add
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       logger.info({ signal }, 'shutting down');
+      // A request in flight keeps its keep-alive socket open after its answer, and close() waits
+      // for every socket: up to Fastify's keepAliveTimeout (72 s), past any grace period. Close
+      // each one as soon as it goes idle.
+      const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
+      reaper.unref();
       app.close().then(
         () => process.exit(0),
         (err: unknown) => {

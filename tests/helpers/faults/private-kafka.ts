@@ -1,0 +1,99 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll } from 'vitest';
+import { waitFor } from '../world.js';
+import { freePortPair, portOpen } from './ports.js';
+import { ROOT } from './processes.js';
+
+const run = promisify(execFile);
+
+/** A Kafka broker of one test's own, which the test may kill, pause and restart. */
+export interface PrivateKafka {
+  readonly port: number;
+  readonly brokers: string[];
+  readonly dataDir: string;
+  /** Starts the broker on its existing data (or fresh), returning once it serves clients. */
+  start(): Promise<void>;
+  /** A clean stop (SIGTERM, the broker flushes and leaves). */
+  stop(): Promise<void>;
+  /** SIGKILL: a crash. Resolves once the broker's ports are closed. */
+  kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT: the broker hangs without closing a connection. */
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * A second, private broker (scripts/kafka-local.sh with its own KAFKA_PORT and KAFKA_DATA_DIR),
+ * never the shared one: tests that stop or kill Kafka use this. Its KRaft broker session is short
+ * so that, after a SIGKILL, the restarted broker re-registers in seconds rather than after the
+ * default 9 s. Killed and deleted after the test file.
+ */
+export async function startPrivateKafka(): Promise<PrivateKafka> {
+  const port = await freePortPair();
+  const dataDir = await mkdtemp(join(tmpdir(), 'tl-fault-kafka-'));
+  const env = {
+    ...process.env,
+    KAFKA_PORT: String(port),
+    KAFKA_DATA_DIR: dataDir,
+    KAFKA_HEAP: '384m',
+    KAFKA_EXTRA_CONFIG: 'broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=500',
+  };
+  const script = resolve(ROOT, 'scripts/kafka-local.sh');
+  const pid = async (): Promise<number | null> => {
+    try {
+      return Number((await readFile(join(dataDir, 'kafka.pid'), 'utf8')).trim());
+    } catch {
+      return null;
+    }
+  };
+  let paused = false;
+  let current: number | null = null;
+  const broker: PrivateKafka = {
+    port,
+    brokers: [`127.0.0.1:${port}`],
+    dataDir,
+    async start() {
+      await run('bash', [script, 'start'], { env, timeout: 120_000 });
+      current = await pid();
+    },
+    async stop() {
+      if (paused) broker.resume();
+      await run('bash', [script, 'stop'], { env, timeout: 60_000 });
+    },
+    async kill() {
+      const p = current;
+      if (p === null) throw new Error('private broker is not running');
+      if (paused) broker.resume();
+      process.kill(p, 'SIGKILL');
+      current = null;
+      await waitFor(async () => !(await portOpen(port)) && !(await portOpen(port + 1)), { timeoutMs: 15_000, intervalMs: 50, what: 'the killed broker to release its ports' });
+    },
+    pause() {
+      if (current === null) throw new Error('private broker is not running');
+      process.kill(current, 'SIGSTOP');
+      paused = true;
+    },
+    resume() {
+      if (current !== null) process.kill(current, 'SIGCONT');
+      paused = false;
+    },
+  };
+  afterAll(async () => {
+    const p = await pid();
+    if (p !== null) {
+      try {
+        process.kill(p, 'SIGCONT');
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  await broker.start();
+  return broker;
+}
