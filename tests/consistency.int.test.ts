@@ -75,7 +75,7 @@ describe(`billing = analytics = SQL over trace_sessions (TL_SEED=${seed})`, () =
     for (let i = 0; i < 16; i++) {
       const a = START + Math.floor(rand() * SPAN_MS);
       const b = a + Math.floor(rand() * 40 * 86_400_000) + 3_600_000;
-      cases.push(rand() < 0.5 ? { tz: pick(ZONES), from: localDate(a), to: localDate(b) } : { tz: pick(ZONES), from: new Date(a).toISOString(), to: new Date(b).toISOString() });
+      cases.push(rand() < 0.5 ? { tz: pick(ZONES), from: localDate(a), to: localDate(b + 86_400_000) } : { tz: pick(ZONES), from: new Date(a).toISOString(), to: new Date(b).toISOString() });
     }
     for (const c of cases) {
       for (const tenant of TENANTS) {
