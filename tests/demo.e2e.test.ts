@@ -22,7 +22,7 @@ async function runScript(mode: 'demo' | 'stack', databaseUrl: string) {
     ...process.env,
     DATABASE_URL: databaseUrl,
     KAFKA_BROKERS: inject('kafkaBrokers').join(','),
-    KAFKA_TOPIC: `tl-e2e-${uid()}`,
+    KAFKA_TOPIC: `tl-e2e-${inject('runId')}-${uid()}`,
     KAFKA_CONSUMER_GROUP: `tl-e2e-${uid()}`,
     INGEST_PORT: String(await freePort()),
     QUERY_PORT: String(await freePort()),

@@ -42,7 +42,7 @@ export async function waitFor<T>(
 /** A fresh, migrated database of this test file's own, dropped after the file. */
 export async function createTestDatabase(): Promise<{ url: string; pool: Pool }> {
   const admin = new URL(inject('adminDatabaseUrl'));
-  admin.pathname = `/tl_test_${uid()}`;
+  admin.pathname = `/tl_test_${inject('runId')}_${uid()}`;
   const url = admin.toString();
   await migrate(url);
   const pool = createPool(url, { max: 5, applicationName: 'traceledger-test' });
@@ -58,7 +58,7 @@ export async function createTestTopics(logger: Logger = testLogger()): Promise<{
   const brokers = inject('kafkaBrokers');
   const kafka = createKafka({ brokers, clientId: `tl-test-${uid()}`, logger });
   const id = uid();
-  const topic = `tl-test-${id}`;
+  const topic = `tl-test-${inject('runId')}-${id}`;
   const deadLetterTopic = `${topic}.dlq`;
   await kafka.ensureTopics([
     { topic, partitions: 3 },

@@ -1,7 +1,10 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 
 /**
@@ -13,6 +16,8 @@ import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
   export interface ProvidedContext {
+    /** Names every database and topic this run creates, so teardown removes exactly those. */
+    runId: string;
     kafkaBrokers: string[];
     /** A connection string to a server where tests may create and drop databases. */
     adminDatabaseUrl: string;
@@ -30,6 +35,38 @@ async function dockerAvailable(): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Drops the databases and deletes the topics of this run that a test file did not remove itself
+ * (a file that failed half-way, a fault test whose server refused the drop), so repeated runs on a
+ * long-lived machine do not pile them up. Only names carrying this run's id are touched.
+ */
+async function removeRunLeftovers(runId: string, brokers: string[], adminDatabaseUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminDatabaseUrl });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE datname LIKE 'tl\\_test\\_' || $1 || '\\_%' OR datname LIKE 'tl\\_fault\\_' || $1 || '\\_%'",
+      [runId],
+    );
+    for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(datname)} WITH (FORCE)`).catch(() => undefined);
+  } catch {
+    // The server is gone: nothing to clean.
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  const kafka = new Kafka({ clientId: `tl-cleanup-${runId}`, brokers, logLevel: logLevel.NOTHING, retry: { retries: 1 } });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const mine = (await admin.listTopics()).filter((t) => t.includes(`-${runId}-`));
+    if (mine.length > 0) await admin.deleteTopics({ topics: mine, timeout: 30_000 });
+  } catch {
+    // The broker is gone: nothing to clean.
+  } finally {
+    await admin.disconnect().catch(() => undefined);
   }
 }
 
@@ -64,9 +101,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
   }
 
+  const runId = randomBytes(3).toString('hex');
+  project.provide('runId', runId);
   project.provide('kafkaBrokers', brokers);
   project.provide('adminDatabaseUrl', adminUrl);
+  const [kafkaBrokers, adminDatabaseUrl] = [brokers, adminUrl];
   return async () => {
+    await removeRunLeftovers(runId, kafkaBrokers, adminDatabaseUrl);
     for (const t of teardowns.reverse()) await t();
   };
 }

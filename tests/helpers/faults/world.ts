@@ -1,4 +1,4 @@
-import { afterAll, afterEach } from 'vitest';
+import { afterAll, afterEach, inject } from 'vitest';
 import { createPool, dropDatabase, migrate, type Pool } from '@traceledger/db';
 import { createKafka, type KafkaPort } from '@traceledger/kafka';
 import { testLogger, uid, waitFor } from '../world.js';
@@ -29,13 +29,13 @@ export const SESSION_TIMEOUT_MS = 6000;
 export async function createFaultWorld(options: { brokers: string[]; adminDatabaseUrl: string; partitions?: number; dropAfter?: boolean }): Promise<FaultWorld> {
   const id = uid();
   const url = new URL(options.adminDatabaseUrl);
-  url.pathname = `/tl_fault_${id}`;
+  url.pathname = `/tl_fault_${inject('runId')}_${id}`;
   const databaseUrl = url.toString();
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, { max: 4, applicationName: 'traceledger-fault-test' });
   pool.on('error', () => undefined);
   const kafka = createKafka({ brokers: options.brokers, clientId: `tl-fault-${id}`, logger: testLogger() });
-  const topic = `tl-fault-${id}`;
+  const topic = `tl-fault-${inject('runId')}-${id}`;
   const partitions = options.partitions ?? 3;
   await kafka.ensureTopics([
     { topic, partitions },
