@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import avro from 'avsc';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { END_STATUSES, EVENT_TYPES, MAX_EVENT_NANOS, TraceLedgerError, type EventType, type TraceEvent } from '@traceledger/core';
+import { EMPTY_EVENT_FIELDS, END_STATUSES, EVENT_TYPES, MAX_EVENT_NANOS, TraceLedgerError, type EventType, type TraceEvent } from '@traceledger/core';
 import { CURRENT_SCHEMA_FILE, EventCodec, SCHEMAS_DIR, parseSchema, schemaFingerprint } from './codec.js';
 import { crc64Avro, fingerprintBytesLE } from './crc64.js';
 import { RecordErrorCode } from './errors.js';
@@ -59,26 +59,13 @@ const NOW = Date.UTC(2026, 10, 25, 12);
 
 function event(type: EventType, over: Partial<TraceEvent> = {}): TraceEvent {
   return {
+    ...EMPTY_EVENT_FIELDS,
     eventId: `evt-${type}`,
     tenantId: 'tenant-a',
     sessionId: 'session-1',
     agentId: 'agent-7',
-    teamId: null,
     type,
     occurredAtMs: NOW - 1_000,
-    provider: null,
-    model: null,
-    inputTokens: 0,
-    outputTokens: 0,
-    cachedInputTokens: 0,
-    reasoningTokens: 0,
-    costNanos: null,
-    status: null,
-    error: null,
-    toolName: null,
-    durationMs: null,
-    voidsEventId: null,
-    reason: null,
     ...over,
   };
 }

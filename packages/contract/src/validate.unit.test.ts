@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TraceEvent } from '@traceledger/core';
+import { EMPTY_EVENT_FIELDS } from '@traceledger/core';
 import { EventErrorCode, EventRejectedError } from './errors.js';
 import { LEGACY_EVENT_PREFIX, legacySummaryToEvents, type LegacySummary } from './legacy.js';
 import { LIMITS, parseEvent } from './validate.js';
@@ -35,23 +35,7 @@ const valid = {
   'event.voided': { ...common, type: 'event.voided', voids_event_id: 'evt-0', reason: 'double-billed' },
 } as const;
 
-const empty: Omit<TraceEvent, 'eventId' | 'tenantId' | 'sessionId' | 'type' | 'occurredAtMs'> = {
-  agentId: null,
-  teamId: null,
-  provider: null,
-  model: null,
-  inputTokens: 0,
-  outputTokens: 0,
-  cachedInputTokens: 0,
-  reasoningTokens: 0,
-  costNanos: null,
-  status: null,
-  error: null,
-  toolName: null,
-  durationMs: null,
-  voidsEventId: null,
-  reason: null,
-};
+const empty = EMPTY_EVENT_FIELDS;
 
 function rejection(raw: unknown): EventRejectedError {
   try {

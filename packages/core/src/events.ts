@@ -41,3 +41,27 @@ export interface TraceEvent {
   voidsEventId: string | null;
   reason: string | null;
 }
+
+/** The fields only some event types carry, all empty: no agent, team, model, tokens, cost or status. */
+export const EMPTY_EVENT_FIELDS: Readonly<Omit<TraceEvent, 'eventId' | 'tenantId' | 'sessionId' | 'type' | 'occurredAtMs'>> = Object.freeze({
+  agentId: null,
+  teamId: null,
+  provider: null,
+  model: null,
+  inputTokens: 0,
+  outputTokens: 0,
+  cachedInputTokens: 0,
+  reasoningTokens: 0,
+  costNanos: null,
+  status: null,
+  error: null,
+  toolName: null,
+  durationMs: null,
+  voidsEventId: null,
+  reason: null,
+});
+
+/** A trace event from its identity and the fields it carries; every other field is empty. */
+export function traceEvent(fields: Pick<TraceEvent, 'eventId' | 'tenantId' | 'sessionId' | 'type' | 'occurredAtMs'> & Partial<TraceEvent>): TraceEvent {
+  return { ...EMPTY_EVENT_FIELDS, ...fields };
+}

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { END_STATUSES, type EndStatus, type EventType, type TraceEvent } from './events.js';
+import { EMPTY_EVENT_FIELDS, END_STATUSES, type EndStatus, type EventType, type TraceEvent } from './events.js';
 import type { PricedCost } from './pricing.js';
 import {
   aggregateBySession,
@@ -24,24 +24,10 @@ const T0 = Date.UTC(2026, 10, 25, 12);
 /** A contract-valid event with every optional field empty; `over` sets what the test cares about. */
 function ev(over: Partial<TraceEvent> & Pick<TraceEvent, 'eventId' | 'type'>): TraceEvent {
   return {
+    ...EMPTY_EVENT_FIELDS,
     tenantId: 'tenant-a',
     sessionId: 'session-1',
-    agentId: null,
-    teamId: null,
     occurredAtMs: T0,
-    provider: null,
-    model: null,
-    inputTokens: 0,
-    outputTokens: 0,
-    cachedInputTokens: 0,
-    reasoningTokens: 0,
-    costNanos: null,
-    status: null,
-    error: null,
-    toolName: null,
-    durationMs: null,
-    voidsEventId: null,
-    reason: null,
     ...over,
   };
 }

@@ -17,7 +17,7 @@ export {
   lastUtcDays,
 } from './periods.js';
 export type { EventType, EndStatus, SessionStatus, TraceEvent } from './events.js';
-export { EVENT_TYPES, END_STATUSES, SESSION_STATUSES, DEFAULT_TENANT } from './events.js';
+export { EVENT_TYPES, END_STATUSES, SESSION_STATUSES, DEFAULT_TENANT, EMPTY_EVENT_FIELDS, traceEvent } from './events.js';
 export type { SessionState, EventKey, PriceOf, ModelUsage } from './fold.js';
 export {
   compareKeys,

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TraceLedgerError } from './errors.js';
-import type { TraceEvent } from './events.js';
+import { EMPTY_EVENT_FIELDS, type TraceEvent } from './events.js';
 import { parseMoney } from './money.js';
 import { PriceBook, costOf, parsePriceBookFile, type PriceEntry } from './pricing.js';
 
@@ -28,26 +28,14 @@ function entry(over: Partial<PriceEntry> & Pick<PriceEntry, 'model'>): PriceEntr
 /** An `llm.usage` event with no reported cost and no tokens; `over` sets what the test cares about. */
 function usage(over: Partial<TraceEvent> = {}): TraceEvent {
   return {
+    ...EMPTY_EVENT_FIELDS,
     eventId: 'evt-1',
     tenantId: 'tenant-a',
     sessionId: 'session-1',
-    agentId: null,
-    teamId: null,
     type: 'llm.usage',
     occurredAtMs: T0 + DAY_MS,
     provider: 'openai',
     model: 'gpt-4o-mini',
-    inputTokens: 0,
-    outputTokens: 0,
-    cachedInputTokens: 0,
-    reasoningTokens: 0,
-    costNanos: null,
-    status: null,
-    error: null,
-    toolName: null,
-    durationMs: null,
-    voidsEventId: null,
-    reason: null,
     ...over,
   };
 }

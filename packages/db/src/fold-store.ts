@@ -7,6 +7,7 @@ import {
   parseMoney,
   reportedCostOnly,
   sessionKey,
+  traceEvent,
   type PriceOf,
   type PricedCost,
   type SessionState,
@@ -320,7 +321,7 @@ interface LedgerRow {
 }
 
 function ledgerRowToEvent(tenantId: string, sessionId: string, r: LedgerRow): TraceEvent {
-  return {
+  return traceEvent({
     eventId: r.event_id,
     tenantId,
     sessionId,
@@ -336,10 +337,5 @@ function ledgerRowToEvent(tenantId: string, sessionId: string, r: LedgerRow): Tr
     reasoningTokens: Number(r.reasoning_tokens),
     costNanos: r.reported_cost === null ? null : parseMoney(r.reported_cost),
     status: r.status,
-    error: null,
-    toolName: null,
-    durationMs: null,
-    voidsEventId: null,
-    reason: null,
-  };
+  });
 }

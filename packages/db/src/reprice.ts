@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { formatMoney, parseMoney, type PriceBook, type TraceEvent } from '@traceledger/core';
+import { formatMoney, parseMoney, traceEvent, type PriceBook, type TraceEvent } from '@traceledger/core';
 import { recomputeSession } from './fold-store.js';
 
 /** What re-pricing changes for one tenant and model. */
@@ -149,12 +149,10 @@ function summarise(changes: readonly Change[], stillUnpriced: Map<string, number
 }
 
 function candidateEvent(r: Candidate): TraceEvent {
-  return {
+  return traceEvent({
     eventId: r.event_id,
     tenantId: r.tenant_id,
     sessionId: r.session_id,
-    agentId: null,
-    teamId: null,
     type: 'llm.usage',
     occurredAtMs: Number(r.occurred_ms),
     provider: r.provider,
@@ -163,12 +161,5 @@ function candidateEvent(r: Candidate): TraceEvent {
     outputTokens: Number(r.output_tokens),
     cachedInputTokens: Number(r.cached_input_tokens),
     reasoningTokens: Number(r.reasoning_tokens),
-    costNanos: null,
-    status: null,
-    error: null,
-    toolName: null,
-    durationMs: null,
-    voidsEventId: null,
-    reason: null,
-  };
+  });
 }
