@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { TraceLedgerError } from '@traceledger/core';
-import { recomputeSession } from './fold-store.js';
+import { recomputeSessions } from './fold-store.js';
 
 /** A staged import of historical events. */
 export interface Backfill {
@@ -151,10 +151,13 @@ async function lockBackfill(client: PoolClient, backfillId: string): Promise<Bac
 }
 
 async function recomputeAll(client: PoolClient, keys: Set<string>): Promise<void> {
-  for (const k of [...keys].sort()) {
-    const [tenantId = '', sessionId = ''] = k.split('\u0000');
-    await recomputeSession(client, tenantId, sessionId);
-  }
+  await recomputeSessions(
+    client,
+    [...keys].map((k) => {
+      const [tenantId = '', sessionId = ''] = k.split('\u0000');
+      return { tenantId, sessionId };
+    }),
+  );
 }
 
 async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {

@@ -271,34 +271,68 @@ async function applyVoids(client: PoolClient, voids: readonly TraceEvent[]): Pro
      RETURNING a.tenant_id, a.session_id`,
     [JSON.stringify(voids.map((v) => ({ tenant_id: v.tenantId, session_id: v.sessionId, event_id: v.eventId, voids_event_id: v.voidsEventId })))],
   );
-  const sessions = new Map(hit.map((r) => [sessionKey(r.tenant_id, r.session_id), r]));
-  for (const { tenant_id, session_id } of sessions.values()) {
-    await recomputeSession(client, tenant_id, session_id);
-  }
+  const sessions = new Map(hit.map((r) => [sessionKey(r.tenant_id, r.session_id), { tenantId: r.tenant_id, sessionId: r.session_id }]));
+  await recomputeSessions(client, [...sessions.values()]);
   return sessions.size;
 }
 
 /** Rewrites one session row from its applied, non-voided, non-staged events (deleting it if none remain). */
 export async function recomputeSession(client: PoolClient, tenantId: string, sessionId: string): Promise<void> {
-  const { rows } = await client.query<LedgerRow>(
-    `SELECT event_id, type, (extract(epoch FROM occurred_at) * 1000)::bigint::text AS occurred_ms, agent_id, team_id,
-            provider, model, input_tokens::text, output_tokens::text, cached_input_tokens::text, reasoning_tokens::text,
-            reported_cost::text, cost::text, cost_source, price_version, status
-     FROM applied_events
-     WHERE tenant_id = $1 AND session_id = $2 AND type <> 'event.voided' AND voided_by IS NULL AND NOT staged`,
-    [tenantId, sessionId],
+  await recomputeSessions(client, [{ tenantId, sessionId }]);
+}
+
+const RECOMPUTE_CHUNK = 1000;
+
+/**
+ * Rewrites session rows from their applied, non-voided, non-staged events (deleting those with
+ * none left), a thousand sessions per round trip: one read of their ledger rows, the pure fold per
+ * session, one delete and one upsert. Each event keeps the cost it was billed at when first applied.
+ */
+export async function recomputeSessions(client: PoolClient, sessions: readonly { tenantId: string; sessionId: string }[]): Promise<void> {
+  const keys = [...new Map(sessions.map((s) => [sessionKey(s.tenantId, s.sessionId), s])).values()].sort(
+    (a, b) => cmp(a.tenantId, b.tenantId) || cmp(a.sessionId, b.sessionId),
   );
-  const events = rows.map((r) => ledgerRowToEvent(tenantId, sessionId, r));
-  // Each event keeps the cost it was billed at when it was first applied.
-  const billed = new Map<string, PricedCost | null>(
-    rows.map((r) => [
-      r.event_id,
-      r.cost === null || r.cost_source === null ? null : { costNanos: parseMoney(r.cost), source: r.cost_source, priceVersion: r.price_version },
-    ]),
-  );
-  const state = foldSession(events, (e) => billed.get(e.eventId) ?? null);
-  await client.query('DELETE FROM trace_sessions WHERE tenant_id = $1 AND session_id = $2', [tenantId, sessionId]);
-  if (state !== null) await upsertSessions(client, [state]);
+  for (let i = 0; i < keys.length; i += RECOMPUTE_CHUNK) {
+    const chunk = JSON.stringify(keys.slice(i, i + RECOMPUTE_CHUNK).map((k) => ({ tenant_id: k.tenantId, session_id: k.sessionId })));
+    const { rows } = await client.query<LedgerRow & { tenant_id: string; session_id: string }>(
+      `SELECT a.tenant_id, a.session_id, event_id, type, (extract(epoch FROM occurred_at) * 1000)::bigint::text AS occurred_ms,
+              agent_id, team_id, provider, model, input_tokens::text, output_tokens::text, cached_input_tokens::text,
+              reasoning_tokens::text, reported_cost::text, cost::text, cost_source, price_version, status
+       FROM applied_events a JOIN jsonb_to_recordset($1::jsonb) AS k(tenant_id text, session_id text)
+         ON a.tenant_id = k.tenant_id AND a.session_id = k.session_id
+       WHERE type <> 'event.voided' AND voided_by IS NULL AND NOT staged`,
+      [chunk],
+    );
+    const bySession = new Map<string, (LedgerRow & { tenant_id: string; session_id: string })[]>();
+    for (const r of rows) {
+      const k = sessionKey(r.tenant_id, r.session_id);
+      const list = bySession.get(k);
+      if (list) list.push(r);
+      else bySession.set(k, [r]);
+    }
+    const states: SessionState[] = [];
+    for (const list of bySession.values()) {
+      const first = list[0];
+      if (first === undefined) continue;
+      const billed = new Map<string, PricedCost | null>(
+        list.map((r) => [
+          r.event_id,
+          r.cost === null || r.cost_source === null ? null : { costNanos: parseMoney(r.cost), source: r.cost_source, priceVersion: r.price_version },
+        ]),
+      );
+      const state = foldSession(
+        list.map((r) => ledgerRowToEvent(first.tenant_id, first.session_id, r)),
+        (e) => billed.get(e.eventId) ?? null,
+      );
+      if (state !== null) states.push(state);
+    }
+    await client.query(
+      `DELETE FROM trace_sessions t USING jsonb_to_recordset($1::jsonb) AS k(tenant_id text, session_id text)
+       WHERE t.tenant_id = k.tenant_id AND t.session_id = k.session_id`,
+      [chunk],
+    );
+    await upsertSessions(client, states);
+  }
 }
 
 interface LedgerRow {

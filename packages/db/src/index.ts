@@ -1,7 +1,7 @@
 export { createPool } from './pool.js';
 export type { Pool, PoolClient } from './pool.js';
 export { migrate, ensureDatabase, dropDatabase, MIGRATIONS_DIR } from './migrate.js';
-export { applyEvents, upsertSessions, recomputeSession } from './fold-store.js';
+export { applyEvents, upsertSessions, recomputeSession, recomputeSessions } from './fold-store.js';
 export type { SourcedEvent, ApplyResult } from './fold-store.js';
 export { PRICES_DIR, readPriceFiles, storePriceEntries, loadPriceBook } from './price-book.js';
 export { verifyDerived } from './verify.js';

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { PriceOf } from '@traceledger/core';
-import { applyEvents, recomputeSession, type SourcedEvent } from './fold-store.js';
+import { applyEvents, recomputeSessions, type SourcedEvent } from './fold-store.js';
 import { createPool } from './pool.js';
 
 /** The schema a replay folds into; dropped and made anew by every replay. */
@@ -72,7 +72,7 @@ export async function swapReplay(pool: Pool): Promise<SwapResult> {
        FROM incoming r LEFT JOIN old ON old.tenant_id = r.tenant_id AND old.event_id = r.event_id`,
     );
     await reapplyVoids(client, sessions);
-    for (const s of sessions) await recomputeSession(client, s.tenant_id, s.session_id);
+    await recomputeSessions(client, sessions.map((s) => ({ tenantId: s.tenant_id, sessionId: s.session_id })));
     await client.query(`DROP SCHEMA ${SHADOW_SCHEMA} CASCADE`);
     await client.query('COMMIT');
     return { events: replaced ?? 0, sessions: sessions.length };

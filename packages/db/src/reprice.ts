@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { formatMoney, parseMoney, traceEvent, type PriceBook, type TraceEvent } from '@traceledger/core';
-import { recomputeSession } from './fold-store.js';
+import { recomputeSessions } from './fold-store.js';
 
 /** What re-pricing changes for one tenant and model. */
 export interface RepriceLine {
@@ -102,7 +102,7 @@ export async function reprice(
     const sessions = [...new Map(changes.map((c) => [`${c.tenantId}\u0000${c.sessionId}`, c])).values()].sort((a, b) =>
       a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0,
     );
-    for (const s of sessions) await recomputeSession(client, s.tenantId, s.sessionId);
+    await recomputeSessions(client, sessions);
     await client.query('COMMIT');
     return plan;
   } catch (err) {
