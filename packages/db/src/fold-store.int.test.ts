@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { TraceEvent } from '@traceledger/core';
 import { createTestDatabase, uid } from '../../../tests/helpers/world.js';
-import { applyEvents } from './fold-store.js';
+import { applyEvents, recomputeSessions } from './fold-store.js';
+import { verifyDerived } from './verify.js';
 
 const { pool } = await createTestDatabase();
 
@@ -55,5 +56,25 @@ describe('applyEvents on real Postgres', () => {
     const r = await applyEvents(pool, [{ event: good }]);
     expect(r.applied).toBe(1);
     expect(await row(tenant, 's')).toEqual({ input: 10, cost: '0.001000000', event_count: 1 });
+  });
+
+  it('recomputes thousands of sessions from the ledger across chunks, exactly', async () => {
+    const tenant = `t-${uid()}`;
+    const n = 2500; // more than two chunks of a thousand
+    await applyEvents(pool, Array.from({ length: n }, (_, i) => ({ event: ev({ eventId: `r${i}`, tenantId: tenant, sessionId: `s${i}`, costNanos: BigInt(i + 1) }) })));
+    const total = async () => (await pool.query<{ cost: string; n: number }>('SELECT sum(cost)::text AS cost, count(*)::int AS n FROM trace_sessions WHERE tenant_id = $1', [tenant])).rows[0];
+    const before = await total();
+    await pool.query('UPDATE trace_sessions SET cost = 0, event_count = 0 WHERE tenant_id = $1', [tenant]);
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await recomputeSessions(client, Array.from({ length: n }, (_, i) => ({ tenantId: tenant, sessionId: `s${i}` })));
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    expect(await total()).toEqual(before);
+    expect(before).toEqual({ cost: `0.00${String((n * (n + 1)) / 2).padStart(7, '0')}`, n });
+    expect(await verifyDerived(pool, { tenantId: tenant })).toEqual([]);
   });
 });
