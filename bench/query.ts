@@ -17,6 +17,7 @@ import { DEFAULT_TENANT, TraceLedgerError } from '@traceledger/core';
 import { createPool, type Pool } from '@traceledger/db';
 import { createLogger } from '@traceledger/logging';
 import { buildQueryApp } from '@traceledger/query';
+import { seededRandom } from '@traceledger/core';
 
 export const name = 'query';
 export const summary = 'query-service endpoint latency and whole-platform totals on a seeded database';
@@ -100,17 +101,6 @@ interface CaseResult {
   slowestQueries: RecordedQuery[];
 }
 
-/** Small deterministic PRNG, so two runs pick the same tenants, agents and teams. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** Wraps `query` of a pool or client so each promise-style call is recorded into `sink`. */
 function recordQueries<T extends object>(target: T, sink: { current: RecordedQuery[] }): T {
@@ -308,7 +298,7 @@ export async function run(argv: string[]): Promise<string> {
     app = await buildQueryApp(deps);
     await app.ready();
 
-    const random = mulberry32(o.seed);
+    const random = seededRandom(o.seed);
     const pickOf = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
     const tenantUrl = (url: string) => () => ({ tenantId: pickOf(tenants), url });
     const scopedUrl = (pairs: readonly { tenantId: string; id: string }[], path: string, period: string) => () => {

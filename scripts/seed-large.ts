@@ -16,6 +16,7 @@
 import { parseArgs } from 'node:util';
 import { createPool, migrate, type PoolClient } from '@traceledger/db';
 import { TraceLedgerError } from '@traceledger/core';
+import { seededRandom } from '@traceledger/core';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/traceledger_large';
 const HOUR_MS = 3_600_000;
@@ -147,7 +148,7 @@ function modelCatalogue(): SeedModel[] {
   }));
   // The long tail: fine-tunes, cloud deployments, self-hosted and routed models. Self-hosted
   // and routed ones have no price.
-  const random = mulberry32(0x5eed);
+  const random = seededRandom(0x5eed);
   const families = [
     (n: number) => `ft:gpt-4o-mini-2024-07-18:org-${n}::${(n * 2_654_435_761 >>> 0).toString(36)}`,
     (n: number) => `azure/gpt-4o-${['eastus', 'westeurope', 'japaneast', 'swedencentral'][n % 4]}-${n}`,
@@ -174,17 +175,6 @@ function modelCatalogue(): SeedModel[] {
   return models;
 }
 
-/** Small deterministic PRNG for the weights computed here (the rows use Postgres hashes). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** An hour of the period and the rows (first..last, 1-based) whose sessions start in it. */
 interface HourSlot {
@@ -202,7 +192,7 @@ interface HourSlot {
 function hourSlots(sessions: number, days: number, until: Date, seed: number): HourSlot[] {
   const hours = days * 24;
   const firstHourMs = Math.floor(until.getTime() / HOUR_MS) * HOUR_MS - hours * HOUR_MS;
-  const random = mulberry32(seed * 7919 + 17);
+  const random = seededRandom(seed * 7919 + 17);
   const dayNoise = Array.from({ length: days + 1 }, () => 0.85 + 0.3 * random());
   const weights: number[] = [];
   for (let k = 0; k < hours; k++) {

@@ -37,3 +37,4 @@ export type { PriceEntry, PricedCost, PriceBookFile } from './pricing.js';
 export { PriceBook, costOf, parsePriceBookFile } from './pricing.js';
 export type { WallTime, CalendarUnit } from './zoned.js';
 export { isTimeZone, checkTimeZone, wallTimeOf, offsetMs, instantOf, startOf, startOfNext } from './zoned.js';
+export { seededRandom } from './random.js';

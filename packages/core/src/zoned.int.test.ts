@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { instantOf, isTimeZone, offsetMs, startOf, startOfNext, type CalendarUnit, type WallTime } from './zoned.js';
+import { seededRandom } from './random.js';
 
 /**
  * Postgres is the reference for zone arithmetic: the query service buckets with
@@ -39,17 +40,6 @@ const ZONES = [
 const SCAN_FROM = Date.UTC(2010, 0, 1);
 const SCAN_TO = Date.UTC(2031, 0, 1);
 
-/** A small seeded generator, so a failure can be replayed from the seed in its message. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** Instants where the zone's offset changes in [from, to), found by weekly steps and bisection. */
 function transitions(tz: string, from: number, to: number): { at: number; before: number; after: number }[] {
@@ -88,7 +78,7 @@ describe('zoned arithmetic agrees with Postgres', () => {
   let client: pg.Client;
   let data: ReturnType<typeof sample>;
   const seed = randomInt(2 ** 31);
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const between = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo));
 
   beforeAll(async () => {

@@ -29,6 +29,9 @@ const statusCounts = {
   properties: { running: integer, success: integer, error: integer, timeout: integer, cancelled: integer },
 } as const;
 
+/** The :id of an agent or team. */
+const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 128 } }, required: ['id'] } as const;
+
 const error = {
   type: 'object',
   properties: { statusCode: integer, code: { type: 'string' }, error: { type: 'string' }, message: { type: 'string' } },
@@ -85,7 +88,7 @@ export const scoped = (kind: 'agent' | 'team') =>
   ({
     tags: ['analytics'],
     summary: `Totals and duration statistics of one ${kind} over a range (default 30d)`,
-    params: { type: 'object', properties: { id: { type: 'string', maxLength: 128 } }, required: ['id'] },
+    params: idParams,
     querystring: { type: 'object', properties: rangeQs },
     response: {
       200: {
@@ -113,7 +116,7 @@ export const scoped = (kind: 'agent' | 'team') =>
 export const tokenTrends = {
   tags: ['analytics'],
   summary: 'One row per local day for the last N days (empty days included)',
-  params: { type: 'object', properties: { id: { type: 'string', maxLength: 128 } }, required: ['id'] },
+  params: idParams,
   querystring: { type: 'object', properties: { days: { type: 'string', description: '1 to 366, default 7' }, tz: rangeQs.tz } },
   response: {
     200: {
