@@ -17,11 +17,14 @@ const acceptedIds = new Set<string>();
 const AT = new Date(Date.now() - 60_000).toISOString();
 const good = (id = `good-${uid()}`) => ({ event_id: id, session_id: `s-${id}`, agent_id: 'agent', type: 'session.started', occurred_at: AT });
 const usage = (over: Record<string, unknown>) => ({ ...good(`u-${uid()}`), type: 'llm.usage', ...over });
+const tool = (over: Record<string, unknown>) => ({ ...good(`t-${uid()}`), type: 'tool.call', ...over });
+const ended = (over: Record<string, unknown>) => ({ ...good(`e-${uid()}`), type: 'session.ended', status: 'error', ...over });
+const voided = (over: Record<string, unknown>) => ({ ...good(`v-${uid()}`), type: 'event.voided', voids_event_id: 'nothing-yet', ...over });
 
 interface Answer {
   statusCode: number;
   body: string;
-  json(): { code?: string; results?: { status: string; eventId: string | null; code?: string }[]; eventIds?: string[] };
+  json(): { code?: string; results?: { status: string; eventId: string | null; code?: string; field?: string; message?: string }[]; eventIds?: string[] };
 }
 
 async function send(url: string, payload: string | Buffer | object, headers: Record<string, string> = {}): Promise<Answer> {
@@ -95,6 +98,8 @@ interface EventCase {
   name: string;
   event: unknown;
   code: string;
+  /** The field the rejection must name. */
+  field?: string;
 }
 
 /** JSON text written into a case as is (numbers JSON.stringify cannot write, nesting too deep for it). */
@@ -130,16 +135,39 @@ const eventCases: EventCase[] = [
   { name: 'a negative cost', event: usage({ cost: -0.01 }), code: 'TL_EVENT_BAD_COST' },
   { name: 'duration_ms 1e20', event: { ...good(), type: 'tool.call', duration_ms: N('1e20') }, code: 'TL_EVENT_BAD_DURATION' },
   // unicode and control characters in ids
-  { name: 'a NUL in event_id', event: good('nul\u0000id'), code: 'TL_EVENT_BAD_ID' },
-  { name: 'a newline in session_id', event: { ...good(), session_id: 'line\nbreak' }, code: 'TL_EVENT_BAD_ID' },
-  { name: 'DEL in agent_id', event: { ...good(), agent_id: 'del\u007f' }, code: 'TL_EVENT_BAD_ID' },
-  { name: 'a C1 control (U+0085) in team_id', event: { ...good(), team_id: 'nel\u0085' }, code: 'TL_EVENT_BAD_ID' },
-  { name: 'a lone high surrogate', event: good('lone\ud800'), code: 'TL_EVENT_BAD_ID' },
-  { name: 'a lone low surrogate', event: good('\udc00lone'), code: 'TL_EVENT_BAD_ID' },
-  { name: 'leading spaces', event: good(' padded'), code: 'TL_EVENT_BAD_ID' },
-  { name: 'an empty id', event: good(''), code: 'TL_EVENT_BAD_ID' },
-  { name: '129 characters', event: good('x'.repeat(129)), code: 'TL_EVENT_BAD_ID' },
-  { name: '65 emoji (130 UTF-16 units)', event: good('😀'.repeat(65)), code: 'TL_EVENT_BAD_ID' },
+  { name: 'a NUL in event_id', event: good('nul\u0000id'), code: 'TL_EVENT_BAD_ID', field: 'event_id' },
+  { name: 'a newline in session_id', event: { ...good(), session_id: 'line\nbreak' }, code: 'TL_EVENT_BAD_ID', field: 'session_id' },
+  { name: 'a NUL in session_id', event: { ...good(), session_id: 's\u0000' }, code: 'TL_EVENT_BAD_ID', field: 'session_id' },
+  { name: 'DEL in agent_id', event: { ...good(), agent_id: 'del\u007f' }, code: 'TL_EVENT_BAD_ID', field: 'agent_id' },
+  { name: 'a lone surrogate in agent_id', event: { ...good(), agent_id: 'a\ud800' }, code: 'TL_EVENT_BAD_ID', field: 'agent_id' },
+  { name: 'a C1 control (U+0085) in team_id', event: { ...good(), team_id: 'nel\u0085' }, code: 'TL_EVENT_BAD_ID', field: 'team_id' },
+  { name: 'a NUL in team_id', event: { ...good(), team_id: '\u0000' }, code: 'TL_EVENT_BAD_ID', field: 'team_id' },
+  { name: 'a lone high surrogate', event: good('lone\ud800'), code: 'TL_EVENT_BAD_ID', field: 'event_id' },
+  { name: 'a lone low surrogate', event: good('\udc00lone'), code: 'TL_EVENT_BAD_ID', field: 'event_id' },
+  { name: 'a NUL in voids_event_id', event: voided({ voids_event_id: 'v\u0000' }), code: 'TL_EVENT_BAD_ID', field: 'voids_event_id' },
+  { name: 'a lone surrogate in voids_event_id', event: voided({ voids_event_id: '\udfffv' }), code: 'TL_EVENT_BAD_ID', field: 'voids_event_id' },
+  { name: 'leading spaces', event: good(' padded'), code: 'TL_EVENT_BAD_ID', field: 'event_id' },
+  { name: 'an empty id', event: good(''), code: 'TL_EVENT_BAD_ID', field: 'event_id' },
+  { name: '129 characters', event: good('x'.repeat(129)), code: 'TL_EVENT_BAD_ID', field: 'event_id' },
+  { name: '129 emoji (129 characters, 258 UTF-16 units)', event: good('😀'.repeat(129)), code: 'TL_EVENT_BAD_ID', field: 'event_id' },
+  // names (provider, model, tool_name): no control character; free text (error, reason): tab, LF and CR only
+  { name: 'a NUL in provider', event: usage({ provider: 'open\u0000ai' }), code: 'TL_EVENT_BAD_TEXT', field: 'provider' },
+  { name: 'BEL in provider', event: usage({ provider: 'openai\u0007' }), code: 'TL_EVENT_BAD_TEXT', field: 'provider' },
+  { name: 'a NUL in model', event: usage({ model: '\u0000' }), code: 'TL_EVENT_BAD_TEXT', field: 'model' },
+  { name: 'a lone surrogate in model (Avro would turn it into U+FFFD, jsonb refuses it)', event: usage({ model: '\ud800' }), code: 'TL_EVENT_BAD_TEXT', field: 'model' },
+  { name: 'a tab in model', event: usage({ model: 'gpt\t4o' }), code: 'TL_EVENT_BAD_TEXT', field: 'model' },
+  { name: 'a C1 control (U+0085) in model', event: usage({ model: 'gpt\u0085' }), code: 'TL_EVENT_BAD_TEXT', field: 'model' },
+  { name: 'a model of 129 emoji', event: usage({ model: '😀'.repeat(129) }), code: 'TL_EVENT_BAD_TEXT', field: 'model' },
+  { name: 'a NUL in tool_name', event: tool({ tool_name: 'web\u0000' }), code: 'TL_EVENT_BAD_TEXT', field: 'tool_name' },
+  { name: 'a newline in tool_name', event: tool({ tool_name: 'web\nsearch' }), code: 'TL_EVENT_BAD_TEXT', field: 'tool_name' },
+  { name: 'a lone surrogate in tool_name', event: tool({ tool_name: '\udc00' }), code: 'TL_EVENT_BAD_TEXT', field: 'tool_name' },
+  { name: 'a NUL in error', event: ended({ error: 'oops\u0000' }), code: 'TL_EVENT_BAD_TEXT', field: 'error' },
+  { name: 'ESC (a terminal colour code) in error', event: ended({ error: '\u001b[31mfailed' }), code: 'TL_EVENT_BAD_TEXT', field: 'error' },
+  { name: 'a lone surrogate in error', event: ended({ error: 'x\ud83d' }), code: 'TL_EVENT_BAD_TEXT', field: 'error' },
+  { name: 'an error of 2001 characters', event: ended({ error: 'é'.repeat(2001) }), code: 'TL_EVENT_BAD_TEXT', field: 'error' },
+  { name: 'a NUL in reason', event: voided({ reason: '\u0000' }), code: 'TL_EVENT_BAD_TEXT', field: 'reason' },
+  { name: 'a lone surrogate in reason', event: voided({ reason: 'dup\udbff' }), code: 'TL_EVENT_BAD_TEXT', field: 'reason' },
+  { name: 'DEL in reason', event: voided({ reason: 'dup\u007f' }), code: 'TL_EVENT_BAD_TEXT', field: 'reason' },
   // depth and size
   { name: 'an event nested 100,000 arrays deep', event: N(`${'['.repeat(100_000)}${']'.repeat(100_000)}`), code: 'TL_EVENT_TOO_LARGE' },
   {
@@ -162,18 +190,39 @@ function jsonWithRaw(v: unknown): string {
 }
 
 describe('events that break the contract, next to a good one', () => {
-  it.each(eventCases)('$name: 207, that event $code', async ({ event, code }) => {
+  it.each(eventCases)('$name: 207, that event $code', async ({ event, code, field }) => {
     const ok = good();
     const res = await send('/v1/events', jsonWithRaw({ events: [ok, event] }));
     expect(res.statusCode, res.body.slice(0, 300)).toBe(207);
     const results = res.json().results ?? [];
     expect(results[0]).toEqual({ index: 0, eventId: ok.event_id, status: 'accepted' });
-    expect(results[1]).toMatchObject({ index: 1, status: 'rejected', code });
+    expect(results[1]).toMatchObject({ index: 1, status: 'rejected', code, ...(field === undefined ? {} : { field }) });
+    if (field !== undefined) expect(results[1]?.message).toMatch(new RegExp(`^${field} `));
+  });
+
+  it.each(eventCases.filter((c) => c.field !== undefined && c.code === 'TL_EVENT_BAD_TEXT'))('$name, alone: 400 TL_INGEST_ALL_REJECTED naming $field', async ({ event, code, field }) => {
+    const res = await send('/v1/events', jsonWithRaw({ events: [event] }));
+    expect(res.statusCode, res.body.slice(0, 300)).toBe(400);
+    expect(res.json()).toMatchObject({ code: 'TL_INGEST_ALL_REJECTED', results: [{ index: 0, status: 'rejected', code, field }] });
+  });
+
+  it('accepts the characters the contract allows in names and free text, and stores those events', async () => {
+    const events = [
+      usage({ provider: 'prövider-日本', model: `gpt\ufffe\uffff\ufeff\u200b-${uid()}` }),
+      usage({ model: '😀'.repeat(128) }),
+      tool({ tool_name: 'web.search\u202e', duration_ms: 1 }),
+      ended({ error: 'line one\nline two\ttabbed\r\n' }),
+      voided({ reason: '😀'.repeat(2000) }),
+    ];
+    const res = await send('/v1/events', { events });
+    expect(res.statusCode, res.body.slice(0, 300)).toBe(202);
+    expect(res.json().results?.map((r) => r.status)).toEqual(events.map(() => 'accepted'));
   });
 
   it('accepts ids in any script, emoji, zero-width and bidi characters (they are not control characters)', async () => {
-    const ids = [`ünïcödé-${uid()}`, `日本語のid-${uid()}`, `${'😀'.repeat(59)}${uid()}`, `zero\u200bwidth-${uid()}`, `rtl\u202eoverride-${uid()}`, `bom\ufeff-${uid()}`];
-    expect(ids[2]?.length).toBe(128);
+    const ids = [`ünïcödé-${uid()}`, `日本語のid-${uid()}`, `${'😀'.repeat(118)}${uid()}`, `zero\u200bwidth-${uid()}`, `rtl\u202eoverride-${uid()}`, `bom\ufeff-${uid()}`];
+    // 128 characters, 246 UTF-16 units: the limit counts characters.
+    expect([...(ids[2] ?? '')].length).toBe(128);
     const res = await send('/v1/events', { events: ids.map((id) => ({ ...good(id), session_id: 'unicode' })) });
     expect(res.statusCode).toBe(202);
     expect(res.json().results?.map((r) => r.eventId)).toEqual(ids);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { EventCodec } from '@traceledger/contract';
-import { TraceLedgerError } from '@traceledger/core';
+import { TraceLedgerError, parseTimeOrDate, utcMidnight } from '@traceledger/core';
 import { foldIntoShadow, loadPriceBook, prepareShadow, swapReplay, type Pool, type SourcedEvent } from '@traceledger/db';
 import type { InRecord, RangeStart } from '@traceledger/kafka';
 import { UsageError, type Output } from './output.js';
@@ -77,8 +77,12 @@ export async function replayCommand(pool: Pool, deps: ReplayDeps, args: string[]
   }
 }
 
-function timeArg(value: string, name: string): number {
-  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
-  if (Number.isNaN(ms) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new UsageError(`--${name} "${value}" is not a date or an RFC 3339 time`, REPLAY_HELP);
-  return ms;
+/** `--from` / `--to`: a date (UTC midnight) or an RFC 3339 time with a zone, on a real calendar day; a usage error (exit 2) otherwise. */
+export function timeArg(value: string, name: string): number {
+  try {
+    return parseTimeOrDate(value, utcMidnight);
+  } catch (err) {
+    if (err instanceof TraceLedgerError) throw new UsageError(`--${name}: ${err.message}`, REPLAY_HELP);
+    throw err;
+  }
 }

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { TraceLedgerError, parseTimeOrDate, utcMidnight } from '@traceledger/core';
 import { loadPriceBook, readPriceFiles, reprice, storePriceEntries, type Pool } from '@traceledger/db';
 import { UsageError, type Output } from './output.js';
 
@@ -12,11 +13,15 @@ A cost the producer reported is never changed. Prints the difference per tenant 
 applies it in one transaction (sessions, billing and analytics move together); --dry-run only
 prints. TIME is an RFC 3339 time or a date (UTC midnight).`;
 
-function parseTimeArg(value: string | undefined, name: string): Date {
+/** `--from` / `--to`: a date (UTC midnight) or an RFC 3339 time with a zone, on a real calendar day; a usage error (exit 2) otherwise. */
+export function parseTimeArg(value: string | undefined, name: string): Date {
   if (value === undefined) throw new UsageError(`reprice needs --${name}`, REPRICE_HELP);
-  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
-  if (Number.isNaN(ms) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new UsageError(`--${name} "${value}" is not a date or an RFC 3339 time`, REPRICE_HELP);
-  return new Date(ms);
+  try {
+    return new Date(parseTimeOrDate(value, utcMidnight));
+  } catch (err) {
+    if (err instanceof TraceLedgerError) throw new UsageError(`--${name}: ${err.message}`, REPRICE_HELP);
+    throw err;
+  }
 }
 
 /** `traceledger reprice …` */

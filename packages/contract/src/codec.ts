@@ -1,10 +1,12 @@
+import { isUtf8 } from 'node:buffer';
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
 import { END_STATUSES, EVENT_TYPES, TraceLedgerError, type EndStatus, type EventType, type TraceEvent } from '@traceledger/core';
 import { crc64Avro, fingerprintBytesLE } from './crc64.js';
-import { RecordErrorCode } from './errors.js';
+import { EventErrorCode, RecordErrorCode, RecordRejectedError } from './errors.js';
+import { STRING_FIELDS, eventBreach, stringBreach, type Breach } from './rules.js';
 
 /** The folder holding every published schema version. */
 export const SCHEMAS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../schemas');
@@ -80,6 +82,7 @@ export class EventCodec {
   private readonly reader: avro.Type;
   private readonly known = new Map<string, avro.Type>();
   private readonly resolvers = new Map<string, Resolver>();
+  private readonly exactViews = new Map<string, avro.Type>();
 
   /**
    * `writerSchema` is the schema records are written with; `readerSchema` (default: the writer)
@@ -135,11 +138,14 @@ export class EventCodec {
   }
 
   /**
-   * Decodes one record. Throws TraceLedgerError with a TL_RECORD_* code (never retriable) when
-   * the bytes are not single-object encoded, name an unknown schema, or do not decode into an
-   * event that keeps the contract: such records belong in the dead-letter topic.
+   * Decodes one record and checks it against every rule of the contract ingest applies (see
+   * rules.ts: a record can reach the topic without passing ingest). `nowMs` is the reader's clock,
+   * which bounds `ingested_at`. Throws TraceLedgerError with a TL_RECORD_* code (never retriable)
+   * when the bytes are not single-object encoded, name an unknown schema, do not decode, or decode
+   * into an event that breaks the contract (RecordRejectedError, TL_RECORD_BREAKS_CONTRACT, naming
+   * the field): such records belong in the dead-letter topic. Nothing else is thrown.
    */
-  decode(bytes: Buffer): DecodedEvent {
+  decode(bytes: Buffer, nowMs: number = Date.now()): DecodedEvent {
     if (bytes.length < HEADER_BYTES || bytes[0] !== 0xc3 || bytes[1] !== 0x01) {
       throw new TraceLedgerError(RecordErrorCode.NotSingleObject, 'record is not Avro single-object encoded (no C3 01 marker)');
     }
@@ -148,13 +154,47 @@ export class EventCodec {
     if (writer === undefined) {
       throw new TraceLedgerError(RecordErrorCode.UnknownFingerprint, `record names unknown schema fingerprint ${fp}`);
     }
+    const body = bytes.subarray(HEADER_BYTES);
     let record: AvroTraceEvent;
     try {
-      record = this.reader.fromBuffer(bytes.subarray(HEADER_BYTES), this.resolverFor(fp, writer)) as AvroTraceEvent;
+      record = this.reader.fromBuffer(body, this.resolverFor(fp, writer)) as AvroTraceEvent;
     } catch (cause) {
-      throw new TraceLedgerError(RecordErrorCode.Undecodable, `record body does not decode with schema ${fp}`, { cause });
+      // avsc refuses a long beyond ±(2^53 - 2) ("potential precision loss") rather than round it:
+      // read such a body again exactly, to say which field it is.
+      throw this.exactReading(fp, writer, body, longBreach) ?? new TraceLedgerError(RecordErrorCode.Undecodable, `record body does not decode with schema ${fp}`, { cause });
     }
-    return { event: toDomain(record), ingestedAtMs: record.ingested_at, writerFingerprint: fp };
+    // avsc reads bytes that are not UTF-8 as U+FFFD: the text would change silently.
+    if (holdsReplacementCharacter(record)) {
+      const notUtf8 = this.exactReading(fp, writer, body, utf8Breach);
+      if (notUtf8 !== null) throw notUtf8;
+    }
+    const event = toDomain(record);
+    const breach = eventBreach(event, record.ingested_at, nowMs);
+    if (breach !== null) throw breaksContract(event.eventId, breach);
+    return { event, ingestedAtMs: record.ingested_at, writerFingerprint: fp };
+  }
+
+  /**
+   * Reads `body` with an exact view of the writer's schema (longs as bigint beyond 2^53, strings
+   * as their bytes) and asks `find` for a breach in it; null when there is none or the body does
+   * not decode that way either.
+   */
+  private exactReading(fp: string, writer: avro.Type, body: Buffer, find: (r: Record<string, unknown>) => Breach | null): RecordRejectedError | null {
+    let view = this.exactViews.get(fp);
+    if (view === undefined) {
+      view = avro.Type.forSchema(writer.schema() as avro.Schema, { typeHook: exactTypeHook });
+      this.exactViews.set(fp, view);
+    }
+    let exact: Record<string, unknown>;
+    try {
+      exact = view.fromBuffer(body) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+    const breach = find(exact);
+    if (breach === null) return null;
+    const id = exact['event_id'];
+    return breaksContract(Buffer.isBuffer(id) && isUtf8(id) ? id.toString('utf8') : null, breach);
   }
 
   private resolverFor(fp: string, writer: avro.Type): Resolver | undefined {
@@ -172,34 +212,22 @@ function fingerprintHex(fp: bigint): string {
   return fp.toString(16).padStart(16, '0');
 }
 
+const STRING_NAMES = Object.keys(STRING_FIELDS) as (keyof typeof STRING_FIELDS & keyof AvroTraceEvent)[];
+
+function holdsReplacementCharacter(r: AvroTraceEvent): boolean {
+  for (const f of STRING_NAMES) if (r[f]?.includes('\ufffd') === true) return true;
+  return false;
+}
+
+/** The record as a domain event; the enums are checked here, every other rule by eventBreach. */
 function toDomain(r: AvroTraceEvent): TraceEvent {
   const type = AVRO_TO_TYPE.get(r.type);
   if (type === undefined || !(EVENT_TYPES as readonly string[]).includes(type)) {
-    throw new TraceLedgerError(RecordErrorCode.BreaksContract, `event ${r.event_id} has type ${r.type}, unknown to this reader`);
+    throw breaksContract(r.event_id, { code: EventErrorCode.BadType, field: 'type', message: `type ${r.type} is unknown to this reader` });
   }
   const status = r.status === null ? null : (r.status.toLowerCase() as EndStatus);
   if (status !== null && !(END_STATUSES as readonly string[]).includes(status)) {
-    throw new TraceLedgerError(RecordErrorCode.BreaksContract, `event ${r.event_id} has unknown status ${r.status}`);
-  }
-  if (type === 'session.ended' && status === null) {
-    throw new TraceLedgerError(RecordErrorCode.BreaksContract, `session.ended event ${r.event_id} has no status`);
-  }
-  if (type === 'event.voided' && r.voids_event_id === null) {
-    throw new TraceLedgerError(RecordErrorCode.BreaksContract, `event.voided event ${r.event_id} names no event`);
-  }
-  for (const [k, v] of [
-    ['input_tokens', r.input_tokens],
-    ['output_tokens', r.output_tokens],
-    ['cached_input_tokens', r.cached_input_tokens],
-    ['reasoning_tokens', r.reasoning_tokens],
-    ['cost_nanos', r.cost_nanos ?? 0],
-  ] as const) {
-    if (!Number.isSafeInteger(v) || v < 0) {
-      throw new TraceLedgerError(RecordErrorCode.BreaksContract, `event ${r.event_id} has ${k} ${v}, not a whole number >= 0`);
-    }
-  }
-  if (r.event_id === '' || r.session_id === '' || r.tenant_id === '') {
-    throw new TraceLedgerError(RecordErrorCode.BreaksContract, 'record has an empty event_id, session_id or tenant_id');
+    throw breaksContract(r.event_id, { code: EventErrorCode.BadStatus, field: 'status', message: `status ${r.status} is unknown to this reader` });
   }
   return {
     eventId: r.event_id,
@@ -223,4 +251,68 @@ function toDomain(r: AvroTraceEvent): TraceEvent {
     voidsEventId: r.voids_event_id,
     reason: r.reason,
   };
+}
+
+/** The error for a record that decodes but breaks the contract; names the event when its id is sound. */
+function breaksContract(eventId: string | null, breach: Breach): RecordRejectedError {
+  const named = eventId !== null && stringBreach('event_id', eventId) === null;
+  return new RecordRejectedError(`${named ? `event ${JSON.stringify(eventId)}` : 'record'} breaks contract v1: ${breach.message}`, breach.field, breach.code);
+}
+
+/** The rule each long field of the record falls under. */
+const LONG_RULES: Partial<Record<string, EventErrorCode>> = {
+  occurred_at: EventErrorCode.BadTime,
+  ingested_at: EventErrorCode.BadTime,
+  cost_nanos: EventErrorCode.BadCost,
+  duration_ms: EventErrorCode.BadDuration,
+};
+
+/** The largest magnitude avsc's own long type reads (its isSafeLong: 2^53 - 2); beyond, it throws. */
+const AVSC_LONG_LIMIT = 9_007_199_254_740_990n;
+
+/**
+ * A long read exactly: a number within what avsc's long type reads, a bigint beyond. Only the
+ * exact view uses it, to name the field after avsc refused a value.
+ */
+const EXACT_LONG = avro.types.LongType.__with({
+  fromBuffer: (buf: Buffer) => {
+    const n = buf.readBigInt64LE();
+    return n >= -AVSC_LONG_LIMIT && n <= AVSC_LONG_LIMIT ? Number(n) : n;
+  },
+  toBuffer: (n: number | bigint) => {
+    const buf = Buffer.alloc(8);
+    buf.writeBigInt64LE(BigInt(n));
+    return buf;
+  },
+  fromJSON: (n: number | bigint) => n,
+  toJSON: (n: number | bigint) => Number(n),
+  isValid: (n: unknown) => (typeof n === 'number' && Number.isSafeInteger(n)) || typeof n === 'bigint',
+  compare: (a: number | bigint, b: number | bigint) => (a < b ? -1 : a > b ? 1 : 0),
+});
+const RAW_STRING = avro.Type.forSchema('bytes');
+
+function exactTypeHook(schema: avro.Schema): avro.Type | undefined {
+  const name = typeof schema === 'string' ? schema : typeof schema === 'object' && !Array.isArray(schema) ? (schema as { type?: unknown }).type : undefined;
+  if (name === 'long') return EXACT_LONG;
+  if (name === 'string') return RAW_STRING;
+  return undefined;
+}
+
+function longBreach(exact: Record<string, unknown>): Breach | null {
+  for (const [field, value] of Object.entries(exact)) {
+    if (typeof value === 'bigint') {
+      return { code: LONG_RULES[field] ?? EventErrorCode.BadTokens, field, message: `${field} is ${value}, beyond what a JavaScript number holds exactly (2^53), and far beyond any bound of the contract` };
+    }
+  }
+  return null;
+}
+
+function utf8Breach(exact: Record<string, unknown>): Breach | null {
+  for (const field of STRING_NAMES) {
+    const value = exact[field];
+    if (Buffer.isBuffer(value) && !isUtf8(value)) {
+      return { code: EventErrorCode.BadText, field, message: `${field} holds bytes that are not UTF-8 (they would be read as U+FFFD, changing the text)` };
+    }
+  }
+  return null;
 }

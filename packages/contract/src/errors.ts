@@ -37,3 +37,19 @@ export class EventRejectedError extends TraceLedgerError {
     this.field = field;
   }
 }
+
+/**
+ * A record on the topic that decodes but breaks the contract (TL_RECORD_BREAKS_CONTRACT, never
+ * retriable): `field` names the offending field as in the Avro record, `rule` is the code ingest
+ * would have answered a JSON event with.
+ */
+export class RecordRejectedError extends TraceLedgerError {
+  readonly field: string;
+  readonly rule: EventErrorCode;
+  constructor(message: string, field: string, rule: EventErrorCode) {
+    super(RecordErrorCode.BreaksContract, message);
+    this.name = 'RecordRejectedError';
+    this.field = field;
+    this.rule = rule;
+  }
+}

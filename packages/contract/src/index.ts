@@ -1,8 +1,10 @@
 export { EventCodec, SCHEMAS_DIR, CURRENT_SCHEMA_FILE, parseSchema, schemaFingerprint } from './codec.js';
 export type { DecodedEvent } from './codec.js';
 export { crc64Avro } from './crc64.js';
-export { EventErrorCode, RecordErrorCode, EventRejectedError } from './errors.js';
-export { parseEvent, parseTime, LIMITS } from './validate.js';
+export { EventErrorCode, RecordErrorCode, EventRejectedError, RecordRejectedError } from './errors.js';
+export { parseEvent, parseTime } from './validate.js';
+export { LIMITS, STRING_FIELDS, stringBreach } from './rules.js';
+export type { Breach, StringField, StringKind } from './rules.js';
 export { jsonByteLength } from './json-size.js';
 export { legacySummaryToEvents, LEGACY_EVENT_PREFIX } from './legacy.js';
 export type { LegacySummary } from './legacy.js';

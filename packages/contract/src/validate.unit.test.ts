@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { EMPTY_EVENT_FIELDS } from '@traceledger/core';
+import { CHARACTER_CASES, JSON_STRING_FIELDS } from './__fixtures__/strings.js';
 import { EventErrorCode, EventRejectedError } from './errors.js';
 import { LEGACY_EVENT_PREFIX, legacySummaryToEvents, type LegacySummary } from './legacy.js';
-import { LIMITS, parseEvent } from './validate.js';
+import { LIMITS, parseEvent, parseTime } from './validate.js';
 
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
 const TENANT = `tenant-${Math.random().toString(36).slice(2, 8)}`;
@@ -226,6 +227,127 @@ describe('parseEvent rejects', () => {
   it('has a case for every code parseEvent can give', () => {
     const perEvent = Object.values(EventErrorCode);
     expect(new Set(cases.map((c) => c.code))).toEqual(new Set(perEvent));
+  });
+});
+
+/** A valid JSON event of the type that carries `field`, with `field` set to `value`. */
+function withString(field: keyof typeof JSON_STRING_FIELDS, value: string): Record<string, unknown> {
+  const carrier: Record<keyof typeof JSON_STRING_FIELDS, keyof typeof valid> = {
+    event_id: 'llm.usage',
+    session_id: 'llm.usage',
+    agent_id: 'llm.usage',
+    team_id: 'llm.usage',
+    provider: 'llm.usage',
+    model: 'llm.usage',
+    tool_name: 'tool.call',
+    error: 'session.ended',
+    voids_event_id: 'event.voided',
+    reason: 'event.voided',
+  };
+  return { ...valid[carrier[field]], [field]: value };
+}
+
+const FIELDS = Object.keys(JSON_STRING_FIELDS) as (keyof typeof JSON_STRING_FIELDS)[];
+const MAX_CHARS = { id: LIMITS.idMaxChars, name: LIMITS.nameMaxChars, text: LIMITS.textMaxChars };
+
+describe('every string field, every kind of character', () => {
+  const grid = FIELDS.flatMap((field) => CHARACTER_CASES.map((c) => ({ field, kind: JSON_STRING_FIELDS[field], ...c })));
+
+  it.each(grid.filter((g) => g.badFor.includes(g.kind)))('$field with $name: rejected, naming the field', ({ field, kind, value }) => {
+    const err = rejection(withString(field, value));
+    expect(err.code).toBe(kind === 'id' ? EventErrorCode.BadId : EventErrorCode.BadText);
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(new RegExp(`^${field} holds .*U\\+[0-9A-F]{4}.* at character \\d+`));
+  });
+
+  it.each(grid.filter((g) => !g.badFor.includes(g.kind)))('$field with $name: accepted, kept exactly', ({ field, value }) => {
+    const e = parseEvent(withString(field, value), TENANT, NOW);
+    const domain: Record<keyof typeof JSON_STRING_FIELDS, string | null> = {
+      event_id: e.eventId,
+      session_id: e.sessionId,
+      agent_id: e.agentId,
+      team_id: e.teamId,
+      voids_event_id: e.voidsEventId,
+      provider: e.provider,
+      model: e.model,
+      tool_name: e.toolName,
+      error: e.error,
+      reason: e.reason,
+    };
+    expect(domain[field]).toBe(value);
+  });
+
+  it('says which character and where, counting characters, not UTF-16 units', () => {
+    expect(rejection(withString('model', 'gpt\u0000x')).message).toBe('model holds U+0000 (NUL) at character 4, which Postgres cannot store');
+    expect(rejection(withString('reason', '\u{1f600}\ud800')).message).toMatch(/^reason holds an unpaired surrogate U\+D800 at character 2:/);
+    expect(rejection(withString('error', 'a\u0007')).message).toMatch(/tab, line feed and carriage return/);
+    expect(rejection(withString('tool_name', 'a\tb')).message).toBe('tool_name holds the control character U+0009 at character 2; names allow none');
+  });
+
+  it.each(FIELDS.map((field) => ({ field, kind: JSON_STRING_FIELDS[field] })))(
+    '$field: its length limit counts characters (code points), for ASCII and emoji alike',
+    ({ field, kind }) => {
+      const max = MAX_CHARS[kind];
+      const code = kind === 'id' ? EventErrorCode.BadId : EventErrorCode.BadText;
+      for (const unit of ['x', '\u{1f600}', '日']) {
+        expect(() => parseEvent(withString(field, unit.repeat(max)), TENANT, NOW), `${max} of ${unit}`).not.toThrow();
+        const err = rejection(withString(field, unit.repeat(max + 1)));
+        expect([err.code, err.field, err.message]).toEqual([code, field, `${field} is longer than ${max} characters`]);
+      }
+    },
+  );
+
+  it('ids, and only ids, must be non-empty without surrounding white space', () => {
+    for (const field of FIELDS) {
+      for (const value of ['', ' a', 'a ', '\u00a0a', 'a\u2028', '\ufeffa']) {
+        if (JSON_STRING_FIELDS[field] === 'id') {
+          expect(rejection(withString(field, value)), `${field}=${JSON.stringify(value)}`).toMatchObject({ code: EventErrorCode.BadId, field });
+        } else {
+          expect(() => parseEvent(withString(field, value), TENANT, NOW), `${field}=${JSON.stringify(value)}`).not.toThrow();
+        }
+      }
+    }
+  });
+
+  it('a string field holding another JSON type is rejected with the same code', () => {
+    for (const field of FIELDS) {
+      for (const value of [1, true, ['a'], { a: 1 }]) {
+        const code = JSON_STRING_FIELDS[field] === 'id' ? EventErrorCode.BadId : EventErrorCode.BadText;
+        expect(rejection({ ...withString(field, 'x'), [field]: value })).toMatchObject({ code, field });
+      }
+    }
+  });
+});
+
+describe('parseTime', () => {
+  it('reads RFC 3339 with the one parser: lower-case t and z, offsets, nine fractional digits', () => {
+    expect(parseTime('2026-11-25t12:00:00z', NOW)).toBe(NOW);
+    expect(parseTime('2026-11-25T06:30:00.999999999-05:30', NOW)).toBe(NOW + 999);
+    expect(parseTime('2000-01-01T00:00:00Z', NOW)).toBe(LIMITS.minOccurredAtMs);
+  });
+
+  it.each([
+    ['2026-11-25T24:00:00Z', EventErrorCode.BadTime, /is not a real time: hour 24/],
+    ['2026-11-25T12:60:00Z', EventErrorCode.BadTime, /minute 60/],
+    ['2026-11-25T12:00:60Z', EventErrorCode.BadTime, /second 60/],
+    ['2026-11-25T12:00:00+24:00', EventErrorCode.BadTime, /offset/],
+    ['2026-02-29T12:00:00Z', EventErrorCode.BadTime, /February 2026 has 28 days/],
+    ['2026-11-25T12:00Z', EventErrorCode.BadTime, /RFC 3339/],
+    ['2026-11-25T12:00:00.1234567890Z', EventErrorCode.BadTime, /RFC 3339/],
+    ['2026-11-25 12:00:00Z', EventErrorCode.BadTime, /RFC 3339/],
+    ['1999-12-31T23:59:59.999Z', EventErrorCode.BadTime, /before 2000-01-01/],
+    ['0001-01-01T00:00:00Z', EventErrorCode.BadTime, /before 2000-01-01/],
+    ['9999-12-31T23:59:59Z', EventErrorCode.FutureTime, /24 hours in the future/],
+  ])('%s: %s', (text, code, message) => {
+    let caught: unknown;
+    try {
+      parseTime(text, NOW);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(EventRejectedError);
+    expect(caught).toMatchObject({ code, field: 'occurred_at' });
+    expect((caught as Error).message).toMatch(message);
   });
 });
 

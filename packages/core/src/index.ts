@@ -37,4 +37,6 @@ export type { PriceEntry, PricedCost, PriceBookFile } from './pricing.js';
 export { PriceBook, costOf, parsePriceBookFile } from './pricing.js';
 export type { WallTime, CalendarUnit } from './zoned.js';
 export { isTimeZone, checkTimeZone, wallTimeOf, offsetMs, instantOf, startOf, startOfNext } from './zoned.js';
+export type { CalendarDate } from './time.js';
+export { TimeErrorCode, parseInstant, parseTimeOrDate, parseDate, utcMidnight } from './time.js';
 export { seededRandom } from './random.js';

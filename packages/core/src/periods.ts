@@ -1,4 +1,5 @@
 import { TraceLedgerError } from './errors.js';
+import { TimeErrorCode, parseTimeOrDate } from './time.js';
 import { checkTimeZone, instantOf, startOf, startOfNext, wallTimeOf, type CalendarUnit } from './zoned.js';
 
 /** The named periods every analytics endpoint accepts. */
@@ -64,9 +65,6 @@ export interface ResolvedRange extends TimeRange {
   tz: string;
 }
 
-const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
-const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
-
 /**
  * Resolves `period` or `from`/`to` (each an RFC 3339 time with a zone, or a date YYYY-MM-DD meaning
  * local midnight in `tz`) and `tz` (IANA, default UTC). Throws a 400 TraceLedgerError naming the
@@ -87,30 +85,18 @@ export function resolveRange(q: RangeQuery, now: Date, fallback: Period): Resolv
 }
 
 function parseBound(value: string, name: 'from' | 'to', tz: string): Date {
-  const d = DATE_ONLY.exec(value);
-  if (d) {
-    const [year, month, day] = [Number(d[1]), Number(d[2]), Number(d[3])];
-    if (!isRealDate(year, month, day)) throw badRange(`${name} "${value}" is not a real date`);
-    return new Date(instantOf({ year, month, day }, tz));
+  try {
+    return new Date(parseTimeOrDate(value, (date) => instantOf(date, tz)));
+  } catch (err) {
+    if (!(err instanceof TraceLedgerError)) throw err;
+    if (err.code === TimeErrorCode.NoSuchDate) throw badRange(`${name} "${value}" is not a real date`, err);
+    if (err.code === TimeErrorCode.NoSuchTime) throw badRange(`${name} "${value}" is not a real time`, err);
+    throw badRange(`${name} "${value}" must be a date like 2026-11-01 or a time with a zone like 2026-11-01T00:00:00Z`, err);
   }
-  const t = INSTANT.exec(value);
-  // Date.parse rolls 2026-02-30 over into March and takes hour 24; RFC 3339 allows neither.
-  if (t !== null && (!isRealDate(Number(t[1]), Number(t[2]), Number(t[3])) || Number(t[4]) > 23)) {
-    throw badRange(`${name} "${value}" is not a real time`);
-  }
-  const ms = t !== null ? Date.parse(value) : NaN;
-  if (Number.isNaN(ms)) {
-    throw badRange(`${name} "${value}" must be a date like 2026-11-01 or a time with a zone like 2026-11-01T00:00:00Z`);
-  }
-  return new Date(ms);
 }
 
-function isRealDate(year: number, month: number, day: number): boolean {
-  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
-}
-
-function badRange(message: string): TraceLedgerError {
-  return new TraceLedgerError('TL_QUERY_BAD_RANGE', message, { statusCode: 400 });
+function badRange(message: string, cause?: unknown): TraceLedgerError {
+  return new TraceLedgerError('TL_QUERY_BAD_RANGE', message, { statusCode: 400, cause });
 }
 
 /** The calendar month containing `now` in `tz`, and the one before it, as half-open ranges. */

@@ -1,6 +1,7 @@
 import { TraceLedgerError } from './errors.js';
 import type { TraceEvent } from './events.js';
 import { parseMoney } from './money.js';
+import { TimeErrorCode, parseTimeOrDate, utcMidnight } from './time.js';
 
 /**
  * One line of the price book: what a model costs per million tokens from a date on. Prices are
@@ -135,8 +136,12 @@ export function parsePriceBookFile(json: unknown, fileName: string): PriceEntry[
       bad(`${where}.provider must be a provider name, or omitted for any provider`);
     }
     if (typeof p.model !== 'string' || p.model === '' || p.model === '*') bad(`${where}.model must be a model name or a prefix like "gpt-4o*"`);
-    const from = typeof p.effectiveFrom === 'string' ? parseEffectiveFrom(p.effectiveFrom) : NaN;
-    if (Number.isNaN(from)) bad(`${where}.effectiveFrom must be a date like "2024-05-13" or a time with a zone like "2024-05-13T12:00:00Z"`);
+    let from: number;
+    try {
+      from = parseEffectiveFrom(p.effectiveFrom);
+    } catch (err) {
+      return bad(`${where}.effectiveFrom must be a date like "2024-05-13" or a time with a zone like "2024-05-13T12:00:00Z" (${(err as Error).message})`, err);
+    }
     const money = (field: keyof PriceBookFile['prices'][number], fallback?: string): bigint => {
       const v = (p[field] as string | undefined) ?? fallback;
       if (typeof v !== 'string') return bad(`${where}.${field} must be a decimal string like "2.50"`);
@@ -164,17 +169,11 @@ export function parsePriceBookFile(json: unknown, fileName: string): PriceEntry[
   });
 }
 
-const EFFECTIVE_FROM = /^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
-
-// Only an ISO date (UTC midnight) or an ISO time with a zone, on a real calendar day: Date.parse
-// reads a zone-less time or free text ("May 13 2024", even "1") in the server's local zone and
-// rolls an impossible day over ("2025-02-30" becomes 2 March), either of which moves a price change.
-function parseEffectiveFrom(text: string): number {
-  const m = EFFECTIVE_FROM.exec(text);
-  if (!m) return NaN;
-  const [y, month, day] = [m[1], m[2], m[3]].map(Number) as [number, number, number];
-  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(y, month, 0)).getUTCDate()) return NaN;
-  return Date.parse(text);
+// A date means UTC midnight; a time needs a zone. Either must name a real day: a price change read
+// in the server's zone, or rolled over from 30 February into March, would move where prices apply.
+function parseEffectiveFrom(value: unknown): number {
+  if (typeof value !== 'string') throw new TraceLedgerError(TimeErrorCode.BadFormat, value === undefined ? 'it is missing' : 'it is not a string');
+  return parseTimeOrDate(value, utcMidnight);
 }
 
 function cmp(a: string, b: string): number {

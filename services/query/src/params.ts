@@ -1,4 +1,4 @@
-import { TraceLedgerError } from '@traceledger/core';
+import { TraceLedgerError, parseInstant } from '@traceledger/core';
 import { DIMENSIONS, type Dimension } from './repository.js';
 
 /** Query-string parsing beyond what JSON schema can say, each error naming its parameter. */
@@ -58,9 +58,14 @@ export function decodeCursor(value: string | undefined, length: number, first: '
   throw bad('TL_QUERY_BAD_CURSOR', 'cursor is not one this endpoint returned for the same groupBy; start again without it');
 }
 
+// Exactly what toISOString wrote: a real instant, and in the one spelling the cursor encoder uses.
 function isIsoInstant(text: string): boolean {
-  const ms = Date.parse(text);
-  return !Number.isNaN(ms) && new Date(ms).toISOString() === text;
+  try {
+    return new Date(parseInstant(text)).toISOString() === text;
+  } catch (err) {
+    if (err instanceof TraceLedgerError) return false;
+    throw err;
+  }
 }
 
 export type ExportFormat = 'json' | 'csv' | 'ndjson';
