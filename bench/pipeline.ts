@@ -12,16 +12,16 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { loadFile } from '@traceledger/cli/backfill';
-import { EventCodec } from '@traceledger/contract';
-import { TraceLedgerError, type PriceOf } from '@traceledger/core';
+import { EventCodec, decodeRecord } from '@traceledger/contract';
+import { TraceLedgerError } from '@traceledger/core';
 import { buildConsumerService } from '@traceledger/consumer';
 import {
   closeBackfill,
   createBackfill,
   createPool,
   dropDatabase,
+  bookPricing,
   foldIntoShadow,
-  loadPriceBook,
   migrate,
   prepareShadow,
   readPriceFiles,
@@ -52,8 +52,6 @@ export async function run(argv: string[]): Promise<string> {
   const kafka = createKafka({ brokers, clientId: 'tl-bench', logger });
   await kafka.ensureTopics([{ topic, partitions: 3 }, { topic: `${topic}.dlq`, partitions: 1 }]);
   await storePriceEntries(pool, readPriceFiles());
-  const book = await loadPriceBook(pool);
-  const priceOf: PriceOf = (e) => book.price(e);
   const codec = EventCodec.fromDirectory();
   const rows: string[] = [];
   const line = (what: string, n: number, ms: number) => rows.push(`| ${what} | ${n.toLocaleString('en')} | ${(ms / 1000).toFixed(1)} | ${Math.round(n / (ms / 1000)).toLocaleString('en')} |`);
@@ -71,7 +69,7 @@ export async function run(argv: string[]): Promise<string> {
     writeFileSync(file, `${lines.join('\n')}\n`);
     lines.length = 0;
 
-    const consumer = buildConsumerService({ consumer: kafka.consumer({ groupId: `tl-bench-${id}` }), deadLetters: kafka.publisher(), pool, codec, logger, priceOf }, { topic, deadLetterTopic: `${topic}.dlq` });
+    const consumer = buildConsumerService({ consumer: kafka.consumer({ groupId: `tl-bench-${id}` }), deadLetters: kafka.publisher(), pool, codec, logger, pricing: bookPricing() }, { topic, deadLetterTopic: `${topic}.dlq` });
     await consumer.start();
     const publisher = kafka.publisher();
     await publisher.connect();
@@ -83,7 +81,7 @@ export async function run(argv: string[]): Promise<string> {
     line('backfill load (validate, encode, publish, checkpoint)', events, Date.now() - t);
     const loadDone = Date.now();
     for (;;) {
-      const { rows: r } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM applied_events WHERE backfill_id = $1', [backfill.backfillId]);
+      const { rows: r } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM backfill_events WHERE backfill_id = $1', [backfill.backfillId]);
       if ((r[0]?.n ?? 0) >= events) break;
       if (Date.now() - loadDone > 30 * 60_000) throw new Error('consumer did not stage every event within 30 minutes');
       await new Promise((res) => setTimeout(res, 500));
@@ -96,17 +94,20 @@ export async function run(argv: string[]): Promise<string> {
     await publisher.disconnect();
 
     t = Date.now();
-    const shadow = await prepareShadow(pool, databaseUrl);
+    const shadow = await prepareShadow(pool);
     const read = await readTopicRange({ brokers, clientId: 'tl-bench-replay', groupId: `tl-bench-replay-${id}`, logger }, topic, { earliest: true }, async (records) => {
-      await foldIntoShadow(shadow, records.map((r) => ({ event: codec.decode(r.value as Buffer).event, partition: r.partition, offset: r.offset, ...(r.headers['tl-backfill'] ? { backfillId: r.headers['tl-backfill'] } : {}) })), priceOf);
+      const batch = records.flatMap((r) => {
+        const d = decodeRecord(codec, r);
+        return d.ok ? [{ event: d.event, partition: r.partition, offset: r.offset, ...(d.backfillId === null ? {} : { backfillId: d.backfillId }) }] : [];
+      });
+      await foldIntoShadow(pool, shadow, batch);
     });
     const readMs = Date.now() - t;
     line('replay: read the topic and fold into the shadow', read.records, readMs);
     const swapStart = Date.now();
-    const swapped = await swapReplay(pool);
+    const swapped = await swapReplay(pool, shadow);
     line(`replay: swap (${swapped.sessions.toLocaleString('en')} sessions recomputed in one transaction)`, swapped.events, Date.now() - swapStart);
     line('replay end to end', read.records, Date.now() - t);
-    await shadow.end();
   } finally {
     await pool.end();
     rmSync(dir, { recursive: true, force: true });

@@ -37,7 +37,7 @@ describe('records that cannot be read go to the dead-letter topic and consumptio
 
     const row = await waitFor(async () => {
       const { rows } = await p.pool.query<{ event_count: number; cost: string }>(
-        'SELECT event_count, cost::text FROM trace_sessions WHERE session_id = $1',
+        'SELECT event_count::int AS event_count, cost::text FROM trace_sessions WHERE session_id = $1',
         [sessionId],
       );
       return rows[0];

@@ -41,7 +41,7 @@ describe('one session posted shuffled and duplicated across requests, with a voi
     const row = async () => {
       const r = (
         await p.pool.query(
-          `SELECT status, input_tokens::int AS input, output_tokens::int AS output, cost::text, event_count, tool_calls,
+          `SELECT status, input_tokens::int AS input, output_tokens::int AS output, cost::text, event_count::int AS event_count, tool_calls::int AS tool_calls,
                   duration_ms::int AS duration, started_at = $2::timestamptz AS started_ok
            FROM trace_sessions WHERE session_id = $1`,
           [sid, at(0)],
@@ -81,7 +81,7 @@ describe('one session posted shuffled and duplicated across requests, with a voi
       { ...base, event_id: `${sid}-u2`, type: 'llm.usage', occurred_at: now, input_tokens: 1, cost: '0.5' },
     ])).statusCode).toBe(202);
     await p.drained();
-    const { rows } = await p.pool.query('SELECT input_tokens::int AS input, cost::text, event_count FROM trace_sessions WHERE session_id = $1', [sid]);
+    const { rows } = await p.pool.query('SELECT input_tokens::int AS input, cost::text, event_count::int AS event_count FROM trace_sessions WHERE session_id = $1', [sid]);
     expect(rows).toEqual([{ input: 1, cost: '0.500000000', event_count: 1 }]);
   });
 });

@@ -28,7 +28,7 @@ describe('server-side pricing from the price book (prices/*.json)', () => {
     await p.drained();
 
     const { rows } = await p.pool.query(
-      `SELECT session_id, cost::text, price_version, unpriced_events, unpriced_tokens::int AS unpriced_tokens, input_tokens::int AS input
+      `SELECT session_id, cost::text, price_version, unpriced_events::int AS unpriced_events, unpriced_tokens::int AS unpriced_tokens, input_tokens::int AS input
        FROM trace_sessions WHERE agent_id = $1 ORDER BY session_id`,
       [agent],
     );

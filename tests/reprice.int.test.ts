@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PriceBook, type PriceEntry, type TraceEvent } from '@traceledger/core';
-import { applyEvents, reprice, verifyDerived } from '@traceledger/db';
+import { applyEvents, fixedPricing, reprice, verifyLedger } from '@traceledger/db';
 import { buildQueryApp } from '@traceledger/query';
 import { rawNumber } from './helpers/pipeline.js';
 import { createTestDatabase, headerTenant, testLogger, uid } from './helpers/world.js';
@@ -29,7 +29,7 @@ await applyEvents(
     usage(tenant, 'outside', 's3', { occurredAtMs: T - 40 * 86_400_000 }), // outside the range
     usage(other, 'book', 's1', {}), // another tenant
   ].map((event) => ({ event })),
-  (e) => v1.price(e),
+  fixedPricing((e) => v1.price(e)),
 );
 const app = await buildQueryApp({ pool, logger: testLogger(), auth: headerTenant() });
 const summary = async () => {
@@ -58,8 +58,8 @@ describe('reprice', () => {
       events: 2,
       sessions: 2,
       lines: [
-        { tenantId: tenant, model: 'gpt-4o-mini', events: 1, newlyPriced: 0, stillUnpriced: 0, oldCost: '0.21', newCost: '0.42', difference: '0.21' },
-        { tenantId: tenant, model: 'house-model', events: 1, newlyPriced: 1, stillUnpriced: 0, oldCost: '0', newCost: '1.2', difference: '1.2' },
+        { tenantId: tenant, model: 'gpt-4o-mini', events: 1, newlyPriced: 0, notCounting: 0, stillUnpriced: 0, oldCost: '0.21', newCost: '0.42', difference: '0.21' },
+        { tenantId: tenant, model: 'house-model', events: 1, newlyPriced: 1, notCounting: 0, stillUnpriced: 0, oldCost: '0', newCost: '1.2', difference: '1.2' },
       ],
     });
     expect(await ledger()).toEqual(before.ledger);
@@ -79,7 +79,7 @@ describe('reprice', () => {
     // The other tenant was not in scope.
     expect(rows.find((r) => r.tenant_id === other)).toMatchObject({ cost: '0.210000000', price_version: 'v1' });
     expect(await summary()).toEqual({ cost: '6.83', unpriced: 0 });
-    expect(await verifyDerived(pool)).toEqual([]);
+    expect((await verifyLedger(pool)).drifts).toEqual([]);
   });
 
   it('is a no-op when run again', async () => {

@@ -4,7 +4,7 @@ import { DEFAULT_TENANT } from '@traceledger/core';
 import { afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { EventCodec } from '@traceledger/contract';
-import { loadPriceBook, readPriceFiles, storePriceEntries, type Pool } from '@traceledger/db';
+import { bookPricing, readPriceFiles, storePriceEntries, type Pool } from '@traceledger/db';
 import type { KafkaPort } from '@traceledger/kafka';
 import { buildIngestApp, type IngestOptions } from '@traceledger/ingest';
 import { buildConsumerService } from '@traceledger/consumer';
@@ -44,9 +44,8 @@ export async function startPipeline(
   );
   // The repository's price book, loaded as the consumer's main does.
   await storePriceEntries(pool, readPriceFiles());
-  const priceBook = await loadPriceBook(pool);
   const consumer = buildConsumerService(
-    { consumer: kafka.consumer({ groupId: group }), deadLetters: kafka.publisher(), pool, codec, logger, priceOf: (e) => priceBook.price(e) },
+    { consumer: kafka.consumer({ groupId: group }), deadLetters: kafka.publisher(), pool, codec, logger, pricing: bookPricing() },
     { topic, deadLetterTopic },
   );
   await consumer.start();

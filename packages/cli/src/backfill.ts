@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import type { Readable } from 'node:stream';
-import { EventCodec, EventRejectedError, parseEvent } from '@traceledger/contract';
+import { EventCodec, EventRejectedError, eventRecord, parseEvent } from '@traceledger/contract';
 import { TraceLedgerError } from '@traceledger/core';
 import { checkpointBackfill, closeBackfill, createBackfill, getBackfill, listBackfills, revertBackfill, type Backfill, type Pool } from '@traceledger/db';
 import type { OutMessage, Publisher } from '@traceledger/kafka';
@@ -167,7 +167,7 @@ export async function loadFile(
     if (lineNo <= resumeAfter || line.trim() === '') continue;
     try {
       const event = parseEvent(JSON.parse(line) as unknown, b.tenantId, now());
-      chunk.push({ key: event.sessionId, value: codec.encode(event, now()), headers: { 'tl-tenant': event.tenantId, 'tl-event-id': event.eventId, 'tl-backfill': b.backfillId } });
+      chunk.push(eventRecord(codec, event, now(), { backfillId: b.backfillId }));
     } catch (err) {
       const code = err instanceof EventRejectedError ? err.code : err instanceof SyntaxError ? 'TL_BACKFILL_BAD_JSON' : null;
       if (code === null) throw err;

@@ -55,7 +55,7 @@ function usage(sessionId: string, eventId: string, costNanos: bigint): TraceEven
 }
 
 const sessionRow = async (sessionId: string) =>
-  (await pool.query<{ event_count: number; cost: string }>('SELECT event_count, cost::text FROM trace_sessions WHERE session_id = $1', [sessionId])).rows[0];
+  (await pool.query<{ event_count: number; cost: string }>('SELECT event_count::int AS event_count, cost::text FROM trace_sessions WHERE session_id = $1', [sessionId])).rows[0];
 const drained = () => waitFor(async () => (await kafka.consumerLag(group, topic)) === 0, { what: 'the consumer to drain the topic' });
 
 const sessionId = `dl-${uid()}`;

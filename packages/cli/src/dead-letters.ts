@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { HEADER, describeDeadLetter, redriveRecord, type DeadLetterInfo } from '@traceledger/contract';
 import type { InRecord, KafkaPort, OutMessage } from '@traceledger/kafka';
 import { UsageError, type Output } from './output.js';
 
@@ -9,27 +10,16 @@ export const DEAD_LETTERS_HELP = `traceledger dead-letters: records the consumer
       dead-letter topic, code, source topic/partition/offset, key and reason.
   traceledger dead-letters redrive (--offset P:O [--offset P:O ...] | --code CODE [--code CODE ...]) [--dry-run]
       Publishes the original bytes of the chosen dead letters to the main topic again, keyed as
-      before and in their order, after the cause was fixed (e.g. the schema of a new contract
-      version added to schemas/ and the consumer restarted). Prints what it re-drove.
+      before, with their original headers (a record of a backfill stays in its backfill) and in
+      their order, after the cause was fixed (e.g. the schema of a new contract version added to
+      schemas/ and the consumer restarted). Prints what it re-drove.
       Re-driving twice is harmless: the fold counts each event id once. A record that still
       cannot be read comes back to the dead-letter topic as a new dead letter.
 
 Topics come from KAFKA_TOPIC and KAFKA_DLQ_TOPIC, the brokers from KAFKA_BROKERS.`;
 
-/** One dead letter as the consumer wrote it (services/consumer: headers tl-dlq-*, tl-source-*). */
-export interface DeadLetter {
-  partition: number;
-  offset: string;
-  code: string;
-  reason: string;
-  sourceTopic: string | null;
-  sourcePartition: number | null;
-  sourceOffset: string | null;
-  key: string | null;
-  deadAt: string | null;
-  /** Bytes of the original record's value. */
-  bytes: number;
-}
+/** One dead letter as the consumer wrote it (the wire format of packages/contract/src/wire.ts). */
+export type DeadLetter = DeadLetterInfo;
 
 /** `traceledger dead-letters …` */
 export async function deadLettersCommand(kafka: KafkaPort, topics: { topic: string; deadLetterTopic: string }, args: string[], out: Output): Promise<void> {
@@ -66,18 +56,14 @@ export async function deadLettersCommand(kafka: KafkaPort, topics: { topic: stri
       // All or nothing: a typo must not leave a half-done re-drive.
       if (missing.length > 0) throw new UsageError(`no dead letter at ${missing.join(', ')} in ${topics.deadLetterTopic}; nothing was re-driven`, DEAD_LETTERS_HELP);
     } else {
-      chosen = records.filter((r) => codes.has(r.headers['tl-dlq-code'] ?? ''));
+      chosen = records.filter((r) => codes.has(r.headers[HEADER.dlqCode] ?? ''));
     }
     // An empty value (a tombstone) has nothing to fold.
     const skipped = chosen.filter((r) => !hasValue(r));
     const redriven = chosen.filter(hasValue);
     const dryRun = values['dry-run'] === true;
     if (!dryRun && redriven.length > 0) {
-      const messages: OutMessage[] = redriven.map((r) => ({
-        key: r.key === null ? null : r.key.toString('utf8'),
-        value: r.value,
-        headers: { 'tl-redriven-from': `${topics.deadLetterTopic}/${r.partition}/${r.offset}` },
-      }));
+      const messages: OutMessage[] = redriven.map((r) => redriveRecord(r));
       const publisher = kafka.publisher();
       await publisher.connect();
       try {
@@ -108,18 +94,5 @@ function parseOffset(value: string): { partition: number; offset: string } {
 }
 
 function describe(r: InRecord): DeadLetter {
-  const h = r.headers;
-  const sourcePartition = h['tl-source-partition'];
-  return {
-    partition: r.partition,
-    offset: r.offset,
-    code: h['tl-dlq-code'] ?? '(no code)',
-    reason: h['tl-dlq-reason'] ?? '',
-    sourceTopic: h['tl-source-topic'] ?? null,
-    sourcePartition: sourcePartition === undefined ? null : Number(sourcePartition),
-    sourceOffset: h['tl-source-offset'] ?? null,
-    key: r.key === null ? null : r.key.toString('utf8'),
-    deadAt: h['tl-dead-at'] ?? null,
-    bytes: r.value?.length ?? 0,
-  };
+  return describeDeadLetter(r);
 }

@@ -6,13 +6,14 @@ import { loadConfig } from '@traceledger/config';
 import { TraceLedgerError } from '@traceledger/core';
 import { createPool } from '@traceledger/db';
 import { EventCodec } from '@traceledger/contract';
-import { createKafka, readTopicRange } from '@traceledger/kafka';
+import { createKafka, readTopicRange, type Publisher } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 import { BACKFILL_HELP, backfillCommand } from './backfill.js';
 import { DEAD_LETTERS_HELP, deadLettersCommand } from './dead-letters.js';
 import { KEYS_HELP, keysCommand } from './keys.js';
 import { REPLAY_HELP, replayCommand } from './replay.js';
 import { REPRICE_HELP, repriceCommand } from './reprice.js';
+import { VERIFY_HELP, verifyCommand } from './verify.js';
 import { UsageError, createOutput } from './output.js';
 
 const HELP = `traceledger: operate a traceledger deployment
@@ -22,6 +23,8 @@ const HELP = `traceledger: operate a traceledger deployment
   traceledger replay --from TIME|earliest  rebuild sessions from the topic, swapped in atomically (traceledger replay --help)
   traceledger backfill create|load|close|revert|list|status
                                         staged imports of historical events (traceledger backfill --help)
+  traceledger verify [--tenant T]      check trace_sessions against the ledger and the rollups against
+                                        trace_sessions; exit 1 on any difference (traceledger verify --help)
   traceledger dead-letters list|redrive
                                         records the consumer could not read; re-drive them after a fix
                                         (traceledger dead-letters --help)
@@ -40,7 +43,7 @@ if (command === undefined || command === '--help' || command === 'help') {
   process.exit(command === undefined ? 2 : 0);
 }
 if (rest.includes('--help')) {
-  const helps: Record<string, string> = { keys: KEYS_HELP, reprice: REPRICE_HELP, backfill: BACKFILL_HELP, 'dead-letters': DEAD_LETTERS_HELP, replay: REPLAY_HELP };
+  const helps: Record<string, string> = { keys: KEYS_HELP, reprice: REPRICE_HELP, backfill: BACKFILL_HELP, 'dead-letters': DEAD_LETTERS_HELP, replay: REPLAY_HELP, verify: VERIFY_HELP };
   console.log(helps[command] ?? HELP);
   process.exit(0);
 }
@@ -51,20 +54,34 @@ const cliLogger = () => createLogger({ service: 'cli', level: 'warn', destinatio
 const pool = createPool(config.databaseUrl, { max: 2, applicationName: 'traceledger-cli' });
 try {
   if (command === 'keys') await keysCommand(pool, rest, out);
-  else if (command === 'reprice') await repriceCommand(pool, rest, out);
+  else if (command === 'reprice') await repriceCommand(pool, rest, out, config.pricesDir === null ? {} : { pricesDir: config.pricesDir });
+  else if (command === 'verify') process.exitCode = await verifyCommand(pool, rest, out, process.stderr.isTTY === true && !json);
   else if (command === 'replay') {
     const logger = cliLogger();
-    await replayCommand(
-      pool,
-      {
-        databaseUrl: config.databaseUrl,
-        codec: EventCodec.fromDirectory(),
-        read: (groupId, start, handler) =>
-          readTopicRange({ brokers: config.kafkaBrokers, clientId: 'traceledger-replay', groupId, logger }, config.kafkaTopic, start, handler),
-      },
-      rest,
-      out,
-    );
+    const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-replay', logger });
+    let publisher: Publisher | null = null;
+    try {
+      await replayCommand(
+        pool,
+        {
+          codec: EventCodec.fromDirectory(),
+          read: (groupId, start, handler) =>
+            readTopicRange({ brokers: config.kafkaBrokers, clientId: 'traceledger-replay', groupId, logger }, config.kafkaTopic, start, handler),
+          deadLetters: async (messages) => {
+            if (publisher === null) {
+              await port.ensureTopics([{ topic: config.kafkaDeadLetterTopic, partitions: 1 }]);
+              publisher = port.publisher();
+              await publisher.connect();
+            }
+            await publisher.publish(config.kafkaDeadLetterTopic, messages);
+          },
+        },
+        rest,
+        out,
+      );
+    } finally {
+      await (publisher as Publisher | null)?.disconnect();
+    }
   } else if (command === 'backfill') {
     const kafka = async () => {
       const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger() });

@@ -40,14 +40,21 @@ describe('loadConfig', () => {
       kafkaSessionTimeoutMs: 30_000,
       consumerWatchdogMs: 300_000,
       shutdownTimeoutMs: 30_000,
+      pricesDir: null,
+      testHoldBeforeCommitMs: null,
       testCrashAfterDbCommit: null,
       testStallBatch: null,
     });
   });
 
   it('reads the consumer fault settings and test hooks', () => {
-    const config = loadConfig({ KAFKA_SESSION_TIMEOUT_MS: '6000', CONSUMER_WATCHDOG_MS: '0', TL_TEST_CRASH_AFTER_DB_COMMIT: '3', TL_TEST_STALL_BATCH: '2:9000' });
-    expect(config).toMatchObject({ kafkaSessionTimeoutMs: 6000, consumerWatchdogMs: 0, testCrashAfterDbCommit: 3, testStallBatch: { batch: 2, ms: 9000 } });
+    const config = loadConfig({ KAFKA_SESSION_TIMEOUT_MS: '6000', CONSUMER_WATCHDOG_MS: '0', TL_TEST_CRASH_AFTER_DB_COMMIT: '3', TL_TEST_STALL_BATCH: '2:9000', TL_TEST_HOLD_BEFORE_COMMIT_MS: '250' });
+    expect(config).toMatchObject({ kafkaSessionTimeoutMs: 6000, consumerWatchdogMs: 0, testCrashAfterDbCommit: 3, testStallBatch: { batch: 2, ms: 9000 }, testHoldBeforeCommitMs: 250 });
+    expect(() => loadConfig({ TL_TEST_HOLD_BEFORE_COMMIT_MS: '0' })).toThrow(/TL_TEST_HOLD_BEFORE_COMMIT_MS/);
+  });
+
+  it('reads the price-book folder', () => {
+    expect(loadConfig({ PRICES_DIR: '/srv/prices' }).pricesDir).toBe('/srv/prices');
   });
 
   it('reads the ingest limits, and 0 turns a rate limit off', () => {

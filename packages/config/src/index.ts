@@ -49,6 +49,10 @@ export interface Config {
   consumerWatchdogMs: number;
   /** How long a service may take to drain on SIGTERM (or to stop after a fatal error) before it exits anyway, in ms. */
   shutdownTimeoutMs: number;
+  /** The price-book folder (`*.json` files) the consumer and `reprice` store; null: the repository's prices/. */
+  pricesDir: string | null;
+  /** Fault and history tests only: the consumer holds each fold's transaction this long, in ms, just before COMMIT. */
+  testHoldBeforeCommitMs: number | null;
   /** Fault tests only: the consumer SIGKILLs itself after this many database commits, before the offset commit. */
   testCrashAfterDbCommit: number | null;
   /** Fault tests only: the consumer holds its `batch`-th batch for `ms` without heartbeats. */
@@ -100,6 +104,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     kafkaSessionTimeoutMs: int(env, 'KAFKA_SESSION_TIMEOUT_MS', 30_000, 1000, 3_600_000),
     consumerWatchdogMs: int(env, 'CONSUMER_WATCHDOG_MS', 300_000, 0, 86_400_000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 600_000),
+    pricesDir: raw(env, 'PRICES_DIR') ?? null,
+    testHoldBeforeCommitMs: optionalInt(env, 'TL_TEST_HOLD_BEFORE_COMMIT_MS', 1, 600_000),
     testCrashAfterDbCommit: optionalInt(env, 'TL_TEST_CRASH_AFTER_DB_COMMIT', 1, 1_000_000),
     testStallBatch: stallSpec(env, 'TL_TEST_STALL_BATCH'),
   };

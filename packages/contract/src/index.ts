@@ -8,3 +8,5 @@ export type { Breach, StringField, StringKind } from './rules.js';
 export { jsonByteLength } from './json-size.js';
 export { legacySummaryToEvents, LEGACY_EVENT_PREFIX } from './legacy.js';
 export type { LegacySummary } from './legacy.js';
+export { HEADER, eventRecord, decodeRecord, deadLetterRecord, redriveRecord, describeDeadLetter } from './wire.js';
+export type { WireRecord, WireMessage, DecodedRecord, DeadLetterInfo } from './wire.js';

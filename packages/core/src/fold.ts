@@ -23,15 +23,16 @@ export interface SessionState {
   lastEventAtMs: number;
   /** The deciding end event: latest occurredAt, ties broken by the greater eventId. */
   end: { key: EventKey; status: EndStatus } | null;
-  inputTokens: number;
-  outputTokens: number;
-  cachedInputTokens: number;
-  reasoningTokens: number;
+  /** Token sums are bigint: a session's sum may pass 2^53 (events carry up to 10^12 each). */
+  inputTokens: bigint;
+  outputTokens: bigint;
+  cachedInputTokens: bigint;
+  reasoningTokens: bigint;
   costNanos: bigint;
   /** Usage events that carried no cost and could not be priced. */
   unpricedEvents: number;
   /** Tokens of those unpriced events (all four kinds). */
-  unpricedTokens: number;
+  unpricedTokens: bigint;
   /** The latest price-book version any of its events was priced with; null if none. */
   priceVersion: string | null;
   toolCalls: number;
@@ -42,15 +43,15 @@ export interface SessionState {
 
 /** One model's share of a session's usage. */
 export interface ModelUsage {
-  inputTokens: number;
-  outputTokens: number;
-  cachedInputTokens: number;
-  reasoningTokens: number;
+  inputTokens: bigint;
+  outputTokens: bigint;
+  cachedInputTokens: bigint;
+  reasoningTokens: bigint;
   costNanos: bigint;
   events: number;
   unpricedEvents: number;
   /** Tokens of this model's unpriced events. */
-  unpricedTokens: number;
+  unpricedTokens: bigint;
 }
 
 /** The models key of usage events that name no model. */
@@ -102,13 +103,18 @@ export const reportedCostOnly: PriceOf = (e) =>
 /**
  * The state of a session holding just this one event. `priced` is the event's billed cost
  * (the producer's reported cost, or tokens times the price in force); null means unpriced.
- * `event.voided` contributes nothing here: voids are applied by recomputing the session from
- * its applied events (see `foldSession`).
+ * `event.voided` contributes nothing here: which events count is the ledger's rule (ledger.ts).
  */
 export function eventToState(event: TraceEvent, priced: PricedCost | null = reportedCostOnly(event)): SessionState {
   const key: EventKey = { atMs: event.occurredAtMs, eventId: event.eventId };
   const isUsage = event.type === 'llm.usage';
   const unpriced = isUsage && priced === null;
+  const input = isUsage ? BigInt(event.inputTokens) : 0n;
+  const output = isUsage ? BigInt(event.outputTokens) : 0n;
+  const cached = isUsage ? BigInt(event.cachedInputTokens) : 0n;
+  const reasoning = isUsage ? BigInt(event.reasoningTokens) : 0n;
+  const unpricedTokens = unpriced ? input + output + cached + reasoning : 0n;
+  const costNanos = isUsage ? (priced?.costNanos ?? 0n) : 0n;
   return {
     tenantId: event.tenantId,
     sessionId: event.sessionId,
@@ -120,27 +126,27 @@ export function eventToState(event: TraceEvent, priced: PricedCost | null = repo
     firstEventAtMs: event.occurredAtMs,
     lastEventAtMs: event.occurredAtMs,
     end: event.type === 'session.ended' && event.status !== null ? { key, status: event.status } : null,
-    inputTokens: isUsage ? event.inputTokens : 0,
-    outputTokens: isUsage ? event.outputTokens : 0,
-    cachedInputTokens: isUsage ? event.cachedInputTokens : 0,
-    reasoningTokens: isUsage ? event.reasoningTokens : 0,
-    costNanos: isUsage ? (priced?.costNanos ?? 0n) : 0n,
+    inputTokens: input,
+    outputTokens: output,
+    cachedInputTokens: cached,
+    reasoningTokens: reasoning,
+    costNanos,
     unpricedEvents: unpriced ? 1 : 0,
-    unpricedTokens: unpriced ? event.inputTokens + event.outputTokens + event.cachedInputTokens + event.reasoningTokens : 0,
+    unpricedTokens,
     priceVersion: isUsage ? (priced?.priceVersion ?? null) : null,
     toolCalls: event.type === 'tool.call' ? 1 : 0,
     eventCount: 1,
     models: isUsage
       ? {
           [event.model ?? UNKNOWN_MODEL]: {
-            inputTokens: event.inputTokens,
-            outputTokens: event.outputTokens,
-            cachedInputTokens: event.cachedInputTokens,
-            reasoningTokens: event.reasoningTokens,
-            costNanos: priced?.costNanos ?? 0n,
+            inputTokens: input,
+            outputTokens: output,
+            cachedInputTokens: cached,
+            reasoningTokens: reasoning,
+            costNanos,
             events: 1,
             unpricedEvents: unpriced ? 1 : 0,
-            unpricedTokens: unpriced ? event.inputTokens + event.outputTokens + event.cachedInputTokens + event.reasoningTokens : 0,
+            unpricedTokens,
           },
         }
       : {},
@@ -234,19 +240,12 @@ export function aggregateBySession(
 }
 
 /**
- * Folds all events of one session from scratch: duplicates dropped, voided events removed
- * (a void counts only for an event of the same tenant and session), then merged.
- * Returns null when nothing countable remains.
+ * Merges events that all count (already deduplicated, voids and set-aside events removed by the
+ * ledger's rule, see `judgeSession` in ledger.ts) into one state; null for none.
  */
-export function foldSession(
-  events: Iterable<TraceEvent>,
-  priceOf: PriceOf = reportedCostOnly,
-): SessionState | null {
-  const distinct = dedupeEvents(events);
-  const voided = new Set(distinct.filter((e) => e.type === 'event.voided').map((e) => e.voidsEventId));
+export function foldCounting(events: Iterable<TraceEvent>, priceOf: PriceOf = reportedCostOnly): SessionState | null {
   let state: SessionState | null = null;
-  for (const e of distinct) {
-    if (e.type === 'event.voided' || voided.has(e.eventId)) continue;
+  for (const e of events) {
     const s = eventToState(e, priceOf(e));
     state = state === null ? s : mergeStates(state, s);
   }

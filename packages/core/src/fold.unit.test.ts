@@ -7,7 +7,6 @@ import {
   compareKeys,
   dedupeEvents,
   eventToState,
-  foldSession,
   mergeStates,
   sessionEndMs,
   sessionKey,
@@ -18,6 +17,7 @@ import {
   type ModelUsage,
   type SessionState,
 } from './fold.js';
+import { foldSession } from './ledger.js';
 
 const T0 = Date.UTC(2026, 10, 25, 12);
 
@@ -109,7 +109,7 @@ function modelFold(events: readonly TraceEvent[]): Map<string, SessionState> {
     const endEvent = sorted.filter((e) => e.type === 'session.ended').at(-1);
     const starts = sorted.filter((e) => e.type === 'session.started');
     const usage = sorted.filter((e) => e.type === 'llm.usage');
-    const sum = (f: (e: TraceEvent) => number): number => usage.reduce((acc, e) => acc + f(e), 0);
+    const sum = (f: (e: TraceEvent) => number): bigint => usage.reduce((acc, e) => acc + BigInt(f(e)), 0n);
     out.set(k, {
       tenantId: first.tenantId,
       sessionId: first.sessionId,
@@ -129,7 +129,7 @@ function modelFold(events: readonly TraceEvent[]): Map<string, SessionState> {
       unpricedEvents: usage.filter((e) => e.costNanos === null).length,
       unpricedTokens: usage
         .filter((e) => e.costNanos === null)
-        .reduce((acc, e) => acc + e.inputTokens + e.outputTokens + e.cachedInputTokens + e.reasoningTokens, 0),
+        .reduce((acc, e) => acc + BigInt(e.inputTokens + e.outputTokens + e.cachedInputTokens + e.reasoningTokens), 0n),
       priceVersion: null,
       toolCalls: sorted.filter((e) => e.type === 'tool.call').length,
       eventCount: sorted.length,
@@ -145,16 +145,16 @@ function modelUsage(usage: readonly TraceEvent[]): Record<string, ModelUsage> {
   for (const model of new Set(usage.map((e) => e.model ?? UNKNOWN_MODEL))) {
     const of = usage.filter((e) => (e.model ?? UNKNOWN_MODEL) === model);
     out[model] = {
-      inputTokens: of.reduce((n, e) => n + e.inputTokens, 0),
-      outputTokens: of.reduce((n, e) => n + e.outputTokens, 0),
-      cachedInputTokens: of.reduce((n, e) => n + e.cachedInputTokens, 0),
-      reasoningTokens: of.reduce((n, e) => n + e.reasoningTokens, 0),
+      inputTokens: of.reduce((n, e) => n + BigInt(e.inputTokens), 0n),
+      outputTokens: of.reduce((n, e) => n + BigInt(e.outputTokens), 0n),
+      cachedInputTokens: of.reduce((n, e) => n + BigInt(e.cachedInputTokens), 0n),
+      reasoningTokens: of.reduce((n, e) => n + BigInt(e.reasoningTokens), 0n),
       costNanos: of.reduce((n, e) => n + (e.costNanos ?? 0n), 0n),
       events: of.length,
       unpricedEvents: of.filter((e) => e.costNanos === null).length,
       unpricedTokens: of
         .filter((e) => e.costNanos === null)
-        .reduce((n, e) => n + e.inputTokens + e.outputTokens + e.cachedInputTokens + e.reasoningTokens, 0),
+        .reduce((n, e) => n + BigInt(e.inputTokens + e.outputTokens + e.cachedInputTokens + e.reasoningTokens), 0n),
     };
   }
   return out;
@@ -338,18 +338,18 @@ describe('fold examples', () => {
       firstEventAtMs: T0,
       lastEventAtMs: T0 + 6_000,
       end: { key: { atMs: T0 + 6_000, eventId: 'e7' }, status: 'success' },
-      inputTokens: 2005,
-      outputTokens: 507,
-      cachedInputTokens: 100,
-      reasoningTokens: 75,
+      inputTokens: 2005n,
+      outputTokens: 507n,
+      cachedInputTokens: 100n,
+      reasoningTokens: 75n,
       costNanos: 12_500_100n, // 0.0125 + 0.0000001
       unpricedEvents: 1,
-      unpricedTokens: 12,
+      unpricedTokens: 12n,
       priceVersion: null,
       toolCalls: 2,
       eventCount: 7,
       models: {
-        'gpt-4o': { inputTokens: 2005, outputTokens: 507, cachedInputTokens: 100, reasoningTokens: 75, costNanos: 12_500_100n, events: 3, unpricedEvents: 1, unpricedTokens: 12 },
+        'gpt-4o': { inputTokens: 2005n, outputTokens: 507n, cachedInputTokens: 100n, reasoningTokens: 75n, costNanos: 12_500_100n, events: 3, unpricedEvents: 1, unpricedTokens: 12n },
       },
     } satisfies SessionState);
     expect(sessionStatus(s as SessionState)).toBe('success');
@@ -371,7 +371,7 @@ describe('fold examples', () => {
     const s = foldSession(events, priceOf);
     expect(s?.costNanos).toBe(3_150n + 6_300n);
     expect(s?.unpricedEvents).toBe(1);
-    expect(s?.unpricedTokens).toBe(3);
+    expect(s?.unpricedTokens).toBe(3n);
     // The row records the latest price-book version any of its events used.
     expect(s?.priceVersion).toBe('2026-02');
     const [agg] = aggregateBySession(events, priceOf).values();
@@ -387,9 +387,9 @@ describe('fold examples', () => {
     const c = usage('other', 0, { tenantId: 't1', sessionId: 'session-2', inputTokens: 40 });
     expect(dedupeEvents([a, b, a, c])).toEqual([a, b, c]);
     const states = aggregateBySession(dedupeEvents([a, b, a, c]));
-    expect(states.get(sessionKey('t1', 'session-1'))?.inputTokens).toBe(10);
-    expect(states.get(sessionKey('t2', 'session-1'))?.inputTokens).toBe(20);
-    expect(states.get(sessionKey('t1', 'session-2'))?.inputTokens).toBe(40);
+    expect(states.get(sessionKey('t1', 'session-1'))?.inputTokens).toBe(10n);
+    expect(states.get(sessionKey('t2', 'session-1'))?.inputTokens).toBe(20n);
+    expect(states.get(sessionKey('t1', 'session-2'))?.inputTokens).toBe(40n);
     expect(states.size).toBe(3);
   });
 
@@ -453,7 +453,7 @@ describe('fold examples', () => {
     const u2 = usage('u2', 1, { inputTokens: 50, costNanos: 7n });
     const voidU1 = ev({ eventId: 'v1', type: 'event.voided', voidsEventId: 'u1', occurredAtMs: T0 + 9 });
     const s = foldSession([voidU1, u1, u2]);
-    expect(s).toMatchObject({ inputTokens: 50, costNanos: 7n, eventCount: 1 });
+    expect(s).toMatchObject({ inputTokens: 50n, costNanos: 7n, eventCount: 1 });
     expect(foldSession([voidU1, u1])).toBeNull();
     expect(foldSession([])).toBeNull();
     // Voids never enter the pre-aggregation.

@@ -29,10 +29,12 @@ export {
   mergeStates,
   dedupeEvents,
   aggregateBySession,
-  foldSession,
+  foldCounting,
   reportedCostOnly,
   UNKNOWN_MODEL,
 } from './fold.js';
+export type { BackfillState, BackfillInfo, LedgerEntry, EventMarks, SessionJudgement, BackfillLookup, BackfillArrival } from './ledger.js';
+export { judgeSession, sessionOwner, inForce, backfillArrival, foldSession, compareIds } from './ledger.js';
 export type { PriceEntry, PricedCost, PriceBookFile } from './pricing.js';
 export { PriceBook, costOf, parsePriceBookFile } from './pricing.js';
 export type { WallTime, CalendarUnit } from './zoned.js';

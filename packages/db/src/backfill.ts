@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { TraceLedgerError } from '@traceledger/core';
-import { recomputeSessions } from './fold-store.js';
+import { recomputeSessions } from './ledger/recompute.js';
+import { inLedgerTransaction, type LedgerHooks, type LedgerTx, type SessionRef } from './ledger/tx.js';
 
 /** A staged import of historical events. */
 export interface Backfill {
@@ -14,7 +15,7 @@ export interface Backfill {
   linesDone: number;
   eventsSent: number;
   rejectedLines: number;
-  /** Events of this backfill in the ledger (staged while open). */
+  /** Events of this backfill in the ledger (members; staged while open unless also live). */
   events: number;
 }
 
@@ -40,7 +41,7 @@ export async function getBackfill(pool: Pool | PoolClient, backfillId: string): 
     backfill_id: string; tenant_id: string; label: string | null; replace_mode: boolean; state: Backfill['state'];
     source: string | null; lines_done: string; events_sent: string; rejected_lines: string; events: string;
   }>(
-    `SELECT b.*, (SELECT count(*) FROM applied_events a WHERE a.backfill_id = b.backfill_id)::text AS events
+    `SELECT b.*, (SELECT count(*) FROM backfill_events e WHERE e.backfill_id = b.backfill_id)::text AS events
      FROM backfills b WHERE backfill_id = $1`,
     [backfillId],
   );
@@ -74,103 +75,71 @@ export async function checkpointBackfill(pool: Pool, backfillId: string, progres
 }
 
 /**
- * Closes a backfill in one transaction: its staged events start to count (its voids take effect;
- * in replace mode every other event of the sessions it covers is set aside), and every session it
- * touches is recomputed from the ledger. Closing a closed backfill changes nothing.
+ * Closes a backfill in one ledger transaction: its members come in force (its voids take effect;
+ * in replace mode it owns the sessions it covers, setting aside their other events) and every
+ * session it touches is recomputed by the ledger's rule. Records of it read later count at once.
+ * Closing a closed backfill changes nothing; a reverted one cannot be closed.
  */
-export async function closeBackfill(pool: Pool, backfillId: string): Promise<{ sessions: number; events: number; alreadyClosed: boolean }> {
-  return inTransaction(pool, async (client) => {
-    const b = await lockBackfill(client, backfillId);
-    if (b.state === 'closed') return { sessions: 0, events: 0, alreadyClosed: true };
-    if (b.state === 'reverted') throw fail(`backfill ${backfillId} was reverted; create a new one`);
-    const { rows: events } = await client.query<{ tenant_id: string; session_id: string; event_id: string; type: string; voids_event_id: string | null }>(
-      `UPDATE applied_events SET staged = false WHERE backfill_id = $1 AND staged
-       RETURNING tenant_id, session_id, event_id, type, voids_event_id`,
-      [backfillId],
-    );
-    const touched = new Set(events.map((e) => `${e.tenant_id}\u0000${e.session_id}`));
-    if (b.replace) {
-      await client.query(
-        `UPDATE applied_events a SET voided_by = 'replaced-by:' || $1
-         FROM (SELECT DISTINCT tenant_id, session_id FROM applied_events WHERE backfill_id = $1) s
-         WHERE a.tenant_id = s.tenant_id AND a.session_id = s.session_id
-           AND a.backfill_id IS DISTINCT FROM $1 AND a.voided_by IS NULL AND NOT a.staged`,
-        [backfillId],
-      );
-    }
-    const voids = events.filter((e) => e.type === 'event.voided' && e.voids_event_id !== null);
-    if (voids.length > 0) {
-      const { rows: hit } = await client.query<{ tenant_id: string; session_id: string }>(
-        `UPDATE applied_events a SET voided_by = x.event_id
-         FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, session_id text, event_id text, voids_event_id text)
-         WHERE a.tenant_id = x.tenant_id AND a.session_id = x.session_id AND a.event_id = x.voids_event_id
-           AND a.type <> 'event.voided' AND a.voided_by IS NULL
-         RETURNING a.tenant_id, a.session_id`,
-        [JSON.stringify(voids)],
-      );
-      for (const h of hit) touched.add(`${h.tenant_id}\u0000${h.session_id}`);
-    }
-    await recomputeAll(client, touched);
-    await client.query(`UPDATE backfills SET state = 'closed', closed_at = now() WHERE backfill_id = $1`, [backfillId]);
-    return { sessions: touched.size, events: events.length, alreadyClosed: false };
-  });
-}
-
-/**
- * Removes a backfill entirely, in one transaction: its events leave the ledger (so they could be
- * loaded again), events it replaced or voided count again, and every touched session is
- * recomputed, which restores the totals from before it was closed exactly.
- */
-export async function revertBackfill(pool: Pool, backfillId: string): Promise<{ sessions: number; events: number }> {
-  return inTransaction(pool, async (client) => {
-    const b = await lockBackfill(client, backfillId);
-    if (b.state === 'reverted') return { sessions: 0, events: 0 };
-    const { rows: restored } = await client.query<{ tenant_id: string; session_id: string }>(
-      `UPDATE applied_events SET voided_by = NULL
-       WHERE voided_by = 'replaced-by:' || $1
-          OR (voided_by IN (SELECT event_id FROM applied_events WHERE backfill_id = $1 AND type = 'event.voided')
-              AND tenant_id = $2)
-       RETURNING tenant_id, session_id`,
-      [backfillId, b.tenantId],
-    );
-    const { rows: removed } = await client.query<{ tenant_id: string; session_id: string }>(
-      'DELETE FROM applied_events WHERE backfill_id = $1 RETURNING tenant_id, session_id',
-      [backfillId],
-    );
-    const touched = new Set([...restored, ...removed].map((r) => `${r.tenant_id}\u0000${r.session_id}`));
-    if (b.state === 'closed' || restored.length > 0) await recomputeAll(client, touched);
-    await client.query(`UPDATE backfills SET state = 'reverted', reverted_at = now() WHERE backfill_id = $1`, [backfillId]);
-    return { sessions: touched.size, events: removed.length };
-  });
-}
-
-async function lockBackfill(client: PoolClient, backfillId: string): Promise<Backfill> {
-  const { rowCount } = await client.query('SELECT 1 FROM backfills WHERE backfill_id = $1 FOR UPDATE', [backfillId]);
-  if (rowCount === 0) throw new TraceLedgerError('TL_BACKFILL_NOT_FOUND', `no backfill ${backfillId}`);
-  return getBackfill(client, backfillId);
-}
-
-async function recomputeAll(client: PoolClient, keys: Set<string>): Promise<void> {
-  await recomputeSessions(
-    client,
-    [...keys].map((k) => {
-      const [tenantId = '', sessionId = ''] = k.split('\u0000');
-      return { tenantId, sessionId };
-    }),
+export async function closeBackfill(pool: Pool, backfillId: string, hooks?: LedgerHooks): Promise<{ sessions: number; events: number; alreadyClosed: boolean }> {
+  return inLedgerTransaction(
+    pool,
+    async (tx) => {
+      const b = await lockBackfill(tx, backfillId);
+      if (b.state === 'closed') return { sessions: 0, events: 0, alreadyClosed: true };
+      if (b.state === 'reverted') throw fail(`backfill ${backfillId} was reverted; create a new one`);
+      await tx.query(`UPDATE backfills SET state = 'closed', closed_at = now(), closed_seq = nextval('backfill_close_seq') WHERE backfill_id = $1`, [backfillId]);
+      const { sessions, events } = await membersOf(tx, backfillId);
+      await tx.lockSessions(sessions);
+      await recomputeSessions(tx, sessions);
+      return { sessions: sessions.length, events, alreadyClosed: false };
+    },
+    hooks,
   );
 }
 
-async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const r = await fn(client);
-    await client.query('COMMIT');
-    return r;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+/**
+ * Removes a backfill, in one ledger transaction: its memberships go, ledger rows left with no
+ * source go too (so they could be loaded again; an event that also arrived live stays), and every
+ * session it touched is recomputed, so events it replaced or voided count again. Later records of
+ * it are refused (TL_BACKFILL_REVERTED). Reverting twice changes nothing.
+ */
+export async function revertBackfill(pool: Pool, backfillId: string, hooks?: LedgerHooks): Promise<{ sessions: number; events: number }> {
+  return inLedgerTransaction(
+    pool,
+    async (tx) => {
+      const b = await lockBackfill(tx, backfillId);
+      if (b.state === 'reverted') return { sessions: 0, events: 0 };
+      const { sessions } = await membersOf(tx, backfillId);
+      await tx.lockSessions(sessions);
+      const { rows: removed } = await tx.query<{ tenant_id: string; event_id: string }>(
+        'DELETE FROM backfill_events WHERE backfill_id = $1 RETURNING tenant_id, event_id',
+        [backfillId],
+      );
+      const { rowCount: deleted } = await tx.query(
+        `DELETE FROM applied_events a USING unnest($1::text[], $2::text[]) AS k(t, e)
+         WHERE a.tenant_id = k.t AND a.event_id = k.e AND NOT a.live
+           AND NOT EXISTS (SELECT 1 FROM backfill_events m WHERE m.tenant_id = a.tenant_id AND m.event_id = a.event_id)`,
+        [removed.map((r) => r.tenant_id), removed.map((r) => r.event_id)],
+      );
+      await tx.query(`UPDATE backfills SET state = 'reverted', reverted_at = now() WHERE backfill_id = $1`, [backfillId]);
+      await recomputeSessions(tx, sessions);
+      return { sessions: sessions.length, events: deleted ?? 0 };
+    },
+    hooks,
+  );
+}
+
+async function lockBackfill(tx: LedgerTx, backfillId: string): Promise<Backfill> {
+  const locked = await tx.lockBackfills([backfillId], 'update');
+  if (!locked.has(backfillId)) throw new TraceLedgerError('TL_BACKFILL_NOT_FOUND', `no backfill ${backfillId}`);
+  return getBackfill(tx.client, backfillId);
+}
+
+/** The sessions a backfill has members in, and how many members (its row is locked by the caller). */
+async function membersOf(tx: LedgerTx, backfillId: string): Promise<{ sessions: SessionRef[]; events: number }> {
+  const { rows } = await tx.query<{ tenant_id: string; session_id: string; n: string }>(
+    'SELECT tenant_id, session_id, count(*)::text AS n FROM backfill_events WHERE backfill_id = $1 GROUP BY 1, 2',
+    [backfillId],
+  );
+  return { sessions: rows.map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id })), events: rows.reduce((n, r) => n + Number(r.n), 0) };
 }

@@ -2,7 +2,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PriceBook, formatMoney, parseMoney, parsePriceBookFile, type PriceEntry } from '@traceledger/core';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { inLedgerTransaction } from './ledger/tx.js';
 
 /** The repository's price-book folder (`prices/*.json`). */
 export const PRICES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../prices');
@@ -17,10 +18,15 @@ export function readPriceFiles(dir: string = PRICES_DIR): PriceEntry[] {
 
 /**
  * Stores price-book entries in `price_book`. Entries already stored (same version, provider,
- * model and effective date) are left as they are: a version is immutable once loaded.
+ * model and effective date) are left as they are: a version is immutable once loaded. New
+ * entries are stored under the exclusive price-book lock and bump the book's generation, so
+ * every fold that starts afterwards prices with them and every fold that read the old book has
+ * committed first (docs/architecture.md, "One concurrency rule").
  */
 export async function storePriceEntries(pool: Pool, entries: readonly PriceEntry[]): Promise<number> {
   if (entries.length === 0) return 0;
+  // Nothing new (the usual start of a service): no exclusive lock, no waiting for the folds.
+  if ((await missingEntries(pool, entries)) === 0) return 0;
   const rows = entries.map((e) => ({
     version: e.version,
     provider: e.provider ?? '*',
@@ -31,19 +37,37 @@ export async function storePriceEntries(pool: Pool, entries: readonly PriceEntry
     cached_input_per_million: formatMoney(e.cachedInputPerMillion),
     reasoning_per_million: formatMoney(e.reasoningPerMillion),
   }));
-  const { rowCount } = await pool.query(
+  return inLedgerTransaction(pool, async (tx) => {
+    await tx.lockPriceBook('exclusive');
+    const { rowCount } = await tx.query(
     `INSERT INTO price_book (version, provider, model, effective_from, input_per_million, output_per_million,
         cached_input_per_million, reasoning_per_million)
      SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(version text, provider text, model text, effective_from timestamptz,
         input_per_million numeric, output_per_million numeric, cached_input_per_million numeric, reasoning_per_million numeric)
      ON CONFLICT DO NOTHING`,
-    [JSON.stringify(rows)],
-  );
-  return rowCount ?? 0;
+      [JSON.stringify(rows)],
+    );
+    if ((rowCount ?? 0) > 0) await tx.query('UPDATE price_book_state SET generation = generation + 1');
+    return rowCount ?? 0;
+  });
 }
 
-/** The whole stored price book. */
-export async function loadPriceBook(pool: Pool): Promise<PriceBook> {
+async function missingEntries(pool: Pool, entries: readonly PriceEntry[]): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS k(v, p, m, f)
+     WHERE NOT EXISTS (SELECT 1 FROM price_book b WHERE b.version = k.v AND b.provider = k.p AND b.model = k.m AND b.effective_from = k.f)`,
+    [entries.map((e) => e.version), entries.map((e) => e.provider ?? '*'), entries.map((e) => e.model), entries.map((e) => new Date(e.effectiveFromMs).toISOString())],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** The whole stored price book (through a pool or inside a transaction). */
+export async function loadPriceBook(pool: Pool | PoolClient): Promise<PriceBook> {
+  return new PriceBook(await loadPriceEntries(pool));
+}
+
+/** Every stored price-book entry. */
+export async function loadPriceEntries(pool: Pool | PoolClient): Promise<PriceEntry[]> {
   const { rows } = await pool.query<{
     version: string;
     provider: string;
@@ -59,8 +83,7 @@ export async function loadPriceBook(pool: Pool): Promise<PriceBook> {
             cached_input_per_million::text AS cached, reasoning_per_million::text AS reasoning
      FROM price_book`,
   );
-  return new PriceBook(
-    rows.map((r) => ({
+  return rows.map((r) => ({
       version: r.version,
       provider: r.provider === '*' ? null : r.provider,
       model: r.model,
@@ -69,6 +92,5 @@ export async function loadPriceBook(pool: Pool): Promise<PriceBook> {
       outputPerMillion: parseMoney(r.output),
       cachedInputPerMillion: parseMoney(r.cached),
       reasoningPerMillion: parseMoney(r.reasoning),
-    })),
-  );
+    }));
 }

@@ -1,28 +1,116 @@
-import type { Pool, PoolClient } from 'pg';
-import type { PriceOf } from '@traceledger/core';
-import { applyEvents, recomputeSessions, type SourcedEvent } from './fold-store.js';
-import { createPool } from './pool.js';
+import type { Pool } from 'pg';
+import { backfillArrival, formatMoney, traceEvent, type PriceBook, type TraceEvent } from '@traceledger/core';
+import { loadPriceBook } from './price-book.js';
+import type { RefusedEvent, SourcedEvent } from './ledger/apply.js';
+import { recomputeSessions } from './ledger/recompute.js';
+import { eventKey, insertRows, type NewLedgerRow } from './ledger/rows.js';
+import { inLedgerTransaction, type LedgerTx } from './ledger/tx.js';
 
-/** The schema a replay folds into; dropped and made anew by every replay. */
+/** The schema a replay records into; dropped and made anew by every replay. */
 export const SHADOW_SCHEMA = 'tl_replay';
 
+/** A replay in progress: the shadow ledger and the price book it prices with. */
+export interface Shadow {
+  book: PriceBook;
+  /** The price-book generation `book` is of. */
+  generation: bigint;
+}
+
 /**
- * Makes an empty shadow ledger and session table (same columns, defaults, generated columns,
- * constraints and indexes as the live ones; no triggers, no row security) and returns a pool
- * whose connections resolve unqualified table names to the shadow first, so the fold's own code
- * writes into it. Anything left by an interrupted replay is dropped first.
+ * Makes an empty shadow ledger (`tl_replay.applied_events` and `tl_replay.backfill_events`, same
+ * columns, defaults, constraints and indexes as the live ones) and loads the current price book.
+ * Anything left by an interrupted replay is dropped first; the live tables are not touched.
  */
-export async function prepareShadow(pool: Pool, databaseUrl: string): Promise<Pool> {
+export async function prepareShadow(pool: Pool): Promise<Shadow> {
   await pool.query(`DROP SCHEMA IF EXISTS ${SHADOW_SCHEMA} CASCADE`);
   await pool.query(`CREATE SCHEMA ${SHADOW_SCHEMA}`);
   await pool.query(`CREATE TABLE ${SHADOW_SCHEMA}.applied_events (LIKE public.applied_events INCLUDING ALL)`);
-  await pool.query(`CREATE TABLE ${SHADOW_SCHEMA}.trace_sessions (LIKE public.trace_sessions INCLUDING ALL)`);
-  return createPool(databaseUrl, { max: 2, applicationName: 'traceledger-replay', serverOptions: `-c search_path=${SHADOW_SCHEMA},public` });
+  await pool.query(`CREATE TABLE ${SHADOW_SCHEMA}.backfill_events (LIKE public.backfill_events INCLUDING ALL)`);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const { rows } = await client.query<{ generation: string }>('SELECT generation::text FROM price_book_state');
+    const book = await loadPriceBook(client);
+    await client.query('COMMIT');
+    return { book, generation: BigInt(rows[0]?.generation ?? '0') };
+  } finally {
+    client.release();
+  }
 }
 
-/** Folds replayed events into the shadow (the same fold as the live consumer). */
-export async function foldIntoShadow(shadow: Pool, batch: readonly SourcedEvent[], priceOf: PriceOf): Promise<void> {
-  await applyEvents(shadow, batch, priceOf);
+/**
+ * Records replayed events in the shadow ledger (first of each id wins, as live), priced with the
+ * shadow's book. Records of a reverted or unknown backfill are refused by the same lifecycle as
+ * the live consumer's (`backfillArrival`) and returned; a database refusal is thrown (the caller
+ * isolates it with `isolateRefused`).
+ */
+export async function foldIntoShadow(pool: Pool, shadow: Shadow, batch: readonly SourcedEvent[]): Promise<{ recorded: number; refused: RefusedEvent[] }> {
+  if (batch.length === 0) return { recorded: 0, refused: [] };
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const backfills = await readBackfillStates(client, batch);
+    const refused: RefusedEvent[] = [];
+    const rows: NewLedgerRow[] = [];
+    const members: { backfillId: string; tenantId: string; eventId: string; sessionId: string }[] = [];
+    batch.forEach((s, index) => {
+      if (s.backfillId !== undefined) {
+        const arrival = backfillArrival(backfills.get(s.backfillId), s.backfillId, s.event.tenantId);
+        if (arrival.kind === 'refuse') {
+          refused.push({ index, code: arrival.code, reason: arrival.reason });
+          return;
+        }
+        members.push({ backfillId: s.backfillId, tenantId: s.event.tenantId, eventId: s.event.eventId, sessionId: s.event.sessionId });
+      }
+      rows.push({
+        event: s.event,
+        billed: s.event.type === 'llm.usage' ? shadow.book.price(s.event) : null,
+        live: s.backfillId === undefined,
+        staged: false,
+        partition: s.partition ?? null,
+        offset: s.offset ?? null,
+      });
+    });
+    // Live copies first, so a row that arrived both ways is recorded live.
+    rows.sort((a, b) => Number(b.live) - Number(a.live));
+    const fresh = await insertRows(client, `${SHADOW_SCHEMA}.applied_events`, rows);
+    // A later live copy of an event first recorded from a backfill makes it live.
+    const live = rows.filter((r) => r.live && !fresh.has(eventKey(r.event.tenantId, r.event.eventId)));
+    if (live.length > 0) {
+      await client.query(
+        `UPDATE ${SHADOW_SCHEMA}.applied_events a SET live = true FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, e, s)
+         WHERE a.tenant_id = k.t AND a.event_id = k.e AND a.session_id = k.s AND NOT a.live`,
+        [live.map((r) => r.event.tenantId), live.map((r) => r.event.eventId), live.map((r) => r.event.sessionId)],
+      );
+    }
+    if (members.length > 0) {
+      await client.query(
+        `INSERT INTO ${SHADOW_SCHEMA}.backfill_events (backfill_id, tenant_id, event_id, session_id)
+         SELECT m.b, m.t, m.e, m.s FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS m(b, t, e, s)
+         JOIN ${SHADOW_SCHEMA}.applied_events a ON a.tenant_id = m.t AND a.event_id = m.e AND a.session_id = m.s
+         ON CONFLICT DO NOTHING`,
+        [members.map((m) => m.backfillId), members.map((m) => m.tenantId), members.map((m) => m.eventId), members.map((m) => m.sessionId)],
+      );
+    }
+    await client.query('COMMIT');
+    return { recorded: fresh.size, refused };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+async function readBackfillStates(client: { query: Pool['query'] }, batch: readonly SourcedEvent[]) {
+  const ids = [...new Set(batch.flatMap((s) => (s.backfillId === undefined ? [] : [s.backfillId])))];
+  const { rows } = await client.query<{ backfill_id: string; tenant_id: string; state: 'open' | 'closed' | 'reverted'; replace_mode: boolean; closed_seq: string | null }>(
+    'SELECT backfill_id, tenant_id, state, replace_mode, closed_seq::text FROM backfills WHERE backfill_id = ANY($1::text[])',
+    [ids],
+  );
+  return new Map(
+    rows.map((r) => [r.backfill_id, { backfillId: r.backfill_id, tenantId: r.tenant_id, state: r.state, replace: r.replace_mode, closedSeq: r.closed_seq === null ? null : BigInt(r.closed_seq) }]),
+  );
 }
 
 export interface SwapResult {
@@ -32,78 +120,87 @@ export interface SwapResult {
   sessions: number;
 }
 
+const COLUMNS = `tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model, input_tokens, output_tokens,
+  cached_input_tokens, reasoning_tokens, reported_cost, cost, cost_source, price_version, status, voids_event_id,
+  source_partition, source_offset`;
+
 /**
- * Swaps the replayed data in, in one transaction that readers see all at once: every live
- * ledger row the replay re-derived is replaced by its new version (what the live consumer folded
- * that the replay did not read stays), backfill states and replacements are carried over, voids
- * are re-applied, and every affected session is recomputed from the ledger; the rollups follow
- * through their triggers. The live consumer waits on the ledger lock during the swap and then
- * goes on. The shadow is dropped.
+ * Swaps the replayed ledger in, in one ledger transaction that readers see all at once, under the
+ * concurrency rule: the shared price-book lock (shadow rows are re-priced if a version was
+ * published during the replay), the backfills the shadow has members of (members of a backfill
+ * reverted meanwhile are dropped, by the same lifecycle), then every session concerned. Every live
+ * ledger row the replay re-derived is replaced by its new version, keeping its sources (what the
+ * live consumer folded that the replay did not read stays), memberships are added, and every
+ * session is recomputed by the ledger's rule; the rollups follow. The live consumer goes on,
+ * waiting only on the sessions being swapped. The shadow is dropped.
  */
-export async function swapReplay(pool: Pool): Promise<SwapResult> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    // Serialises with the live consumer's inserts for the few moments of the swap.
-    await client.query('LOCK TABLE public.applied_events IN SHARE ROW EXCLUSIVE MODE');
-    const { rows: sessions } = await client.query<{ tenant_id: string; session_id: string }>(
-      `SELECT DISTINCT tenant_id, session_id FROM ${SHADOW_SCHEMA}.applied_events ORDER BY 1, 2`,
-    );
-    const { rowCount: replaced } = await client.query(
-      `WITH incoming AS (
-         -- Events of a backfill reverted since they were published are not brought back.
-         SELECT r.*, b.state AS backfill_state FROM ${SHADOW_SCHEMA}.applied_events r
-         LEFT JOIN public.backfills b ON b.backfill_id = r.backfill_id
-         WHERE b.state IS DISTINCT FROM 'reverted'),
-       old AS (
-         DELETE FROM public.applied_events a USING incoming r
-         WHERE a.tenant_id = r.tenant_id AND a.event_id = r.event_id
-         RETURNING a.tenant_id, a.event_id, a.voided_by, a.applied_at)
-       INSERT INTO public.applied_events (tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider,
-           model, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, cost_source,
-           price_version, status, voids_event_id, voided_by, source_partition, source_offset, applied_at, backfill_id, staged)
-       SELECT r.tenant_id, r.event_id, r.session_id, r.type, r.occurred_at, r.agent_id, r.team_id, r.provider,
-              r.model, r.input_tokens, r.output_tokens, r.cached_input_tokens, r.reasoning_tokens, r.reported_cost, r.cost, r.cost_source,
-              r.price_version, r.status, r.voids_event_id,
-              -- Replacements by closed backfills stay; voids are re-applied below.
-              CASE WHEN old.voided_by LIKE 'replaced-by:%' THEN old.voided_by END,
-              r.source_partition, r.source_offset, coalesce(old.applied_at, r.applied_at), r.backfill_id,
-              coalesce(r.backfill_state = 'open', false)
-       FROM incoming r LEFT JOIN old ON old.tenant_id = r.tenant_id AND old.event_id = r.event_id`,
-    );
-    await reapplyVoids(client, sessions);
-    await recomputeSessions(client, sessions.map((s) => ({ tenantId: s.tenant_id, sessionId: s.session_id })));
-    await client.query(`DROP SCHEMA ${SHADOW_SCHEMA} CASCADE`);
-    await client.query('COMMIT');
-    return { events: replaced ?? 0, sessions: sessions.length };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+export async function swapReplay(pool: Pool, shadow: Shadow, hooks: { afterLocks?: () => Promise<void> } = {}): Promise<SwapResult> {
+  const S = SHADOW_SCHEMA;
+  return inLedgerTransaction(pool, async (tx) => {
+      const generation = await tx.lockPriceBook('shared');
+      if (generation !== shadow.generation) await repriceShadow(tx, await loadPriceBook(tx.client));
+
+      const { rows: ids } = await tx.query<{ backfill_id: string }>(`SELECT DISTINCT backfill_id FROM ${S}.backfill_events`);
+      const backfills = await tx.lockBackfills(ids.map((r) => r.backfill_id), 'share');
+      const gone = ids.map((r) => r.backfill_id).filter((id) => backfills.get(id)?.state !== 'open' && backfills.get(id)?.state !== 'closed');
+      if (gone.length > 0) {
+        await tx.query(`DELETE FROM ${S}.backfill_events WHERE backfill_id = ANY($1::text[])`, [gone]);
+        await tx.query(
+          `DELETE FROM ${S}.applied_events a WHERE NOT a.live
+             AND NOT EXISTS (SELECT 1 FROM ${S}.backfill_events m WHERE m.tenant_id = a.tenant_id AND m.event_id = a.event_id)`,
+        );
+      }
+
+      const { rows: sessions } = await tx.query<{ tenant_id: string; session_id: string }>(
+        `SELECT tenant_id, session_id FROM ${S}.applied_events
+         UNION SELECT a.tenant_id, a.session_id FROM public.applied_events a JOIN ${S}.applied_events r USING (tenant_id, event_id)`,
+      );
+      const refs = sessions.map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id }));
+      await tx.lockSessions(refs);
+      await hooks.afterLocks?.();
+
+      const { rowCount: replaced } = await tx.query(
+        `WITH old AS (
+           DELETE FROM public.applied_events a USING ${S}.applied_events r
+           WHERE a.tenant_id = r.tenant_id AND a.event_id = r.event_id
+           RETURNING a.tenant_id, a.event_id, a.live, a.applied_at)
+         INSERT INTO public.applied_events (${COLUMNS}, live, staged, applied_at)
+         SELECT ${COLUMNS.split(',').map((c) => `r.${c.trim()}`).join(', ')}, r.live OR coalesce(old.live, false), true, coalesce(old.applied_at, r.applied_at)
+         FROM ${S}.applied_events r LEFT JOIN old USING (tenant_id, event_id)`,
+      );
+      // Memberships follow their event's (re-derived) session; then the replay's own are added.
+      await tx.query(
+        `UPDATE public.backfill_events m SET session_id = r.session_id FROM ${S}.applied_events r
+         WHERE m.tenant_id = r.tenant_id AND m.event_id = r.event_id AND m.session_id <> r.session_id`,
+      );
+      await tx.query(`INSERT INTO public.backfill_events SELECT * FROM ${S}.backfill_events ON CONFLICT DO NOTHING`);
+      await recomputeSessions(tx, refs);
+      await tx.query(`DROP SCHEMA ${S} CASCADE`);
+      return { events: replaced ?? 0, sessions: refs.length };
+  });
 }
 
-/** Clears and re-applies the void marks of the given sessions from their (non-staged) voids. */
-async function reapplyVoids(client: PoolClient, sessions: readonly { tenant_id: string; session_id: string }[]): Promise<void> {
-  const keys = JSON.stringify(sessions);
-  await client.query(
-    `UPDATE public.applied_events a SET voided_by = NULL
-     FROM jsonb_to_recordset($1::jsonb) AS s(tenant_id text, session_id text)
-     WHERE a.tenant_id = s.tenant_id AND a.session_id = s.session_id AND a.voided_by IS NOT NULL AND a.voided_by NOT LIKE 'replaced-by:%'`,
-    [keys],
+/** Re-prices the shadow's book-priced and unpriced usage rows with `book`. */
+async function repriceShadow(tx: LedgerTx, book: PriceBook): Promise<void> {
+  const { rows } = await tx.query<{ tenant_id: string; event_id: string; occurred_ms: string; provider: string | null; model: string | null; i: string; o: string; c: string; r: string }>(
+    `SELECT tenant_id, event_id, (extract(epoch FROM occurred_at) * 1000)::bigint::text AS occurred_ms, provider, model,
+            input_tokens::text AS i, output_tokens::text AS o, cached_input_tokens::text AS c, reasoning_tokens::text AS r
+     FROM ${SHADOW_SCHEMA}.applied_events WHERE type = 'llm.usage' AND reported_cost IS NULL`,
   );
-  await client.query(
-    `UPDATE public.applied_events a SET voided_by = v.event_id
-     FROM (
-       SELECT DISTINCT ON (v.tenant_id, v.voids_event_id) v.tenant_id, v.session_id, v.voids_event_id, v.event_id
-       FROM public.applied_events v JOIN jsonb_to_recordset($1::jsonb) AS s(tenant_id text, session_id text)
-         ON v.tenant_id = s.tenant_id AND v.session_id = s.session_id
-       WHERE v.type = 'event.voided' AND NOT v.staged AND v.voided_by IS NULL
-       ORDER BY v.tenant_id, v.voids_event_id, v.event_id) v
-     WHERE a.tenant_id = v.tenant_id AND a.session_id = v.session_id AND a.event_id = v.voids_event_id
-       AND a.type <> 'event.voided' AND a.voided_by IS NULL`,
-    [keys],
+  const priced = rows.map((r) => {
+    const e: TraceEvent = traceEvent({
+      eventId: r.event_id, tenantId: r.tenant_id, sessionId: '', type: 'llm.usage', occurredAtMs: Number(r.occurred_ms), provider: r.provider,
+      model: r.model, inputTokens: Number(r.i), outputTokens: Number(r.o), cachedInputTokens: Number(r.c), reasoningTokens: Number(r.r),
+    });
+    const p = book.price(e);
+    return { tenant_id: r.tenant_id, event_id: r.event_id, cost: p === null ? null : formatMoney(p.costNanos), source: p?.source ?? null, version: p?.priceVersion ?? null };
+  });
+  if (priced.length === 0) return;
+  await tx.query(
+    `UPDATE ${SHADOW_SCHEMA}.applied_events a SET cost = x.cost, cost_source = x.source, price_version = x.version
+     FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, cost numeric, source text, version text)
+     WHERE a.tenant_id = x.tenant_id AND a.event_id = x.event_id`,
+    [JSON.stringify(priced)],
   );
 }
 

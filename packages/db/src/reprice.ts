@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { formatMoney, parseMoney, traceEvent, type PriceBook, type TraceEvent } from '@traceledger/core';
-import { recomputeSessions } from './fold-store.js';
+import { recomputeSessions } from './ledger/recompute.js';
+import { LedgerTx, inLedgerTransaction, type LedgerHooks } from './ledger/tx.js';
 
 /** What re-pricing changes for one tenant and model. */
 export interface RepriceLine {
@@ -10,6 +11,8 @@ export interface RepriceLine {
   events: number;
   /** Of those, events that were unpriced before. */
   newlyPriced: number;
+  /** Of those, events that do not count now (staged, voided or set aside); re-priced for when they do. */
+  notCounting: number;
   /** Events that stay unpriced (still no price for their model). */
   stillUnpriced: number;
   oldCost: string;
@@ -36,6 +39,7 @@ interface Candidate {
   reasoning_tokens: string;
   cost: string | null;
   price_version: string | null;
+  counts: boolean;
 }
 
 interface Change {
@@ -46,80 +50,111 @@ interface Change {
   oldNanos: bigint | null;
   newNanos: bigint | null;
   version: string | null;
+  counts: boolean;
 }
 
 /**
  * Re-prices usage events that occurred in [from, to) from `book`: events priced from the book
- * before and events that could not be priced. A cost the producer reported is never touched.
- * With `apply: false` it only reports the difference per tenant and model; with `apply: true`
- * it changes the ledger and recomputes every affected session in one transaction, so billing
- * and analytics move from the old totals to the new ones at once.
+ * before and events that could not be priced, counting or not (a staged event is billed at the
+ * restated price once it counts). A cost the producer reported is never touched. `book` must be
+ * the stored book (the CLI stores new versions first, which every later fold also prices with).
+ * With `apply: false` it only reports the difference per tenant and model; with `apply: true` it
+ * locks the sessions concerned (the concurrency rule), re-reads their events under the locks,
+ * changes the ledger and recomputes them in one ledger transaction, so billing and analytics move
+ * from the old totals to the new ones at once.
  */
 export async function reprice(
   pool: Pool,
   book: PriceBook,
   options: { from: Date; to: Date; tenantId?: string; apply: boolean },
+  hooks?: LedgerHooks,
 ): Promise<RepricePlan> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const { rows } = await client.query<Candidate>(
-      `SELECT tenant_id, event_id, session_id, (extract(epoch FROM occurred_at) * 1000)::bigint::text AS occurred_ms, provider, model,
-              input_tokens::text, output_tokens::text, cached_input_tokens::text, reasoning_tokens::text, cost::text, price_version
-       FROM applied_events
-       WHERE type = 'llm.usage' AND voided_by IS NULL AND (cost_source = 'book' OR cost IS NULL)
-         AND occurred_at >= $1 AND occurred_at < $2 AND ($3::text IS NULL OR tenant_id = $3)
-       ORDER BY tenant_id, event_id
-       ${options.apply ? 'FOR UPDATE' : ''}`,
-      [options.from.toISOString(), options.to.toISOString(), options.tenantId ?? null],
-    );
-    const changes: Change[] = [];
-    const stillUnpriced = new Map<string, number>();
-    for (const r of rows) {
-      const priced = book.price(candidateEvent(r));
-      const oldNanos = r.cost === null ? null : parseMoney(r.cost);
-      const newNanos = priced?.costNanos ?? null;
-      const model = r.model ?? '(unknown)';
-      if (newNanos === null) {
-        const k = `${r.tenant_id}\u0000${model}`;
-        stillUnpriced.set(k, (stillUnpriced.get(k) ?? 0) + 1);
-        continue;
-      }
-      if (oldNanos === newNanos && r.price_version === priced?.priceVersion) continue;
-      changes.push({ tenantId: r.tenant_id, eventId: r.event_id, sessionId: r.session_id, model, oldNanos, newNanos, version: priced?.priceVersion ?? null });
-    }
-    const plan = summarise(changes, stillUnpriced);
-    if (!options.apply || changes.length === 0) {
-      await client.query('ROLLBACK');
-      return plan;
-    }
-    await client.query(
-      `UPDATE applied_events a SET cost = x.cost, cost_source = 'book', price_version = x.version
-       FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, cost numeric, version text)
-       WHERE a.tenant_id = x.tenant_id AND a.event_id = x.event_id`,
-      [JSON.stringify(changes.map((c) => ({ tenant_id: c.tenantId, event_id: c.eventId, cost: formatMoney(c.newNanos ?? 0n), version: c.version })))],
-    );
-    const sessions = [...new Map(changes.map((c) => [`${c.tenantId}\u0000${c.sessionId}`, c])).values()].sort((a, b) =>
-      a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0,
-    );
-    await recomputeSessions(client, sessions);
-    await client.query('COMMIT');
-    return plan;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
+  if (!options.apply) {
+    const { changes, stillUnpriced } = plan(book, await candidates(pool, options));
+    return summarise(changes, stillUnpriced);
   }
+  return inLedgerTransaction(
+    pool,
+    async (tx) => {
+      const sessions = await candidateSessions(tx, options);
+      await tx.lockSessions(sessions);
+      const { changes, stillUnpriced } = plan(book, await candidates(tx, options, sessions));
+      if (changes.length > 0) {
+        await tx.query(
+          `UPDATE applied_events a SET cost = x.cost, cost_source = 'book', price_version = x.version
+           FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, cost numeric, version text)
+           WHERE a.tenant_id = x.tenant_id AND a.event_id = x.event_id`,
+          [JSON.stringify(changes.map((c) => ({ tenant_id: c.tenantId, event_id: c.eventId, cost: formatMoney(c.newNanos ?? 0n), version: c.version })))],
+        );
+        await recomputeSessions(tx, changes);
+      }
+      return summarise(changes, stillUnpriced);
+    },
+    hooks,
+  );
+}
+
+const CANDIDATE = `type = 'llm.usage' AND (cost_source = 'book' OR cost IS NULL)
+  AND occurred_at >= $1 AND occurred_at < $2 AND ($3::text IS NULL OR tenant_id = $3)`;
+
+async function candidateSessions(tx: LedgerTx, options: { from: Date; to: Date; tenantId?: string }): Promise<{ tenantId: string; sessionId: string }[]> {
+  const { rows } = await tx.query<{ tenant_id: string; session_id: string }>(
+    `SELECT DISTINCT tenant_id, session_id FROM applied_events WHERE ${CANDIDATE}`,
+    [options.from.toISOString(), options.to.toISOString(), options.tenantId ?? null],
+  );
+  return rows.map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id }));
+}
+
+/** Usage events of the range that the book may re-price (of `sessions` only, when given). */
+async function candidates(
+  db: Pool | LedgerTx,
+  options: { from: Date; to: Date; tenantId?: string },
+  sessions?: readonly { tenantId: string; sessionId: string }[],
+): Promise<Candidate[]> {
+  const params: unknown[] = [options.from.toISOString(), options.to.toISOString(), options.tenantId ?? null];
+  let scope = '';
+  if (sessions !== undefined) {
+    params.push(sessions.map((s) => s.tenantId), sessions.map((s) => s.sessionId));
+    scope = ' AND (tenant_id, session_id) IN (SELECT * FROM unnest($4::text[], $5::text[]))';
+  }
+  const { rows } = await (db instanceof LedgerTx ? db.client : db).query<Candidate>(
+    `SELECT tenant_id, event_id, session_id, (extract(epoch FROM occurred_at) * 1000)::bigint::text AS occurred_ms, provider, model,
+            input_tokens::text, output_tokens::text, cached_input_tokens::text, reasoning_tokens::text, cost::text, price_version,
+            (NOT staged AND voided_by IS NULL AND replaced_by IS NULL) AS counts
+     FROM applied_events WHERE ${CANDIDATE}${scope}
+     ORDER BY tenant_id, event_id`,
+    params,
+  );
+  return rows;
+}
+
+function plan(book: PriceBook, rows: readonly Candidate[]): { changes: Change[]; stillUnpriced: Map<string, number> } {
+  const changes: Change[] = [];
+  const stillUnpriced = new Map<string, number>();
+  for (const r of rows) {
+    const priced = book.price(candidateEvent(r));
+    const oldNanos = r.cost === null ? null : parseMoney(r.cost);
+    const newNanos = priced?.costNanos ?? null;
+    const model = r.model ?? '(unknown)';
+    if (newNanos === null) {
+      const k = `${r.tenant_id}\u0000${model}`;
+      stillUnpriced.set(k, (stillUnpriced.get(k) ?? 0) + 1);
+      continue;
+    }
+    if (oldNanos === newNanos && r.price_version === priced?.priceVersion) continue;
+    changes.push({ tenantId: r.tenant_id, eventId: r.event_id, sessionId: r.session_id, model, oldNanos, newNanos, version: priced?.priceVersion ?? null, counts: r.counts });
+  }
+  return { changes, stillUnpriced };
 }
 
 function summarise(changes: readonly Change[], stillUnpriced: Map<string, number>): RepricePlan {
-  const lines = new Map<string, { tenantId: string; model: string; events: number; newlyPriced: number; oldNanos: bigint; newNanos: bigint }>();
+  const lines = new Map<string, { tenantId: string; model: string; events: number; newlyPriced: number; notCounting: number; oldNanos: bigint; newNanos: bigint }>();
   for (const c of changes) {
     const k = `${c.tenantId}\u0000${c.model}`;
-    const l = lines.get(k) ?? { tenantId: c.tenantId, model: c.model, events: 0, newlyPriced: 0, oldNanos: 0n, newNanos: 0n };
+    const l = lines.get(k) ?? { tenantId: c.tenantId, model: c.model, events: 0, newlyPriced: 0, notCounting: 0, oldNanos: 0n, newNanos: 0n };
     l.events++;
     if (c.oldNanos === null) l.newlyPriced++;
+    if (!c.counts) l.notCounting++;
     l.oldNanos += c.oldNanos ?? 0n;
     l.newNanos += c.newNanos ?? 0n;
     lines.set(k, l);
@@ -127,7 +162,7 @@ function summarise(changes: readonly Change[], stillUnpriced: Map<string, number
   for (const k of stillUnpriced.keys()) {
     if (!lines.has(k)) {
       const [tenantId = '', model = ''] = k.split('\u0000');
-      lines.set(k, { tenantId, model, events: 0, newlyPriced: 0, oldNanos: 0n, newNanos: 0n });
+      lines.set(k, { tenantId, model, events: 0, newlyPriced: 0, notCounting: 0, oldNanos: 0n, newNanos: 0n });
     }
   }
   return {
@@ -140,6 +175,7 @@ function summarise(changes: readonly Change[], stillUnpriced: Map<string, number
         model: l.model,
         events: l.events,
         newlyPriced: l.newlyPriced,
+        notCounting: l.notCounting,
         stillUnpriced: stillUnpriced.get(k) ?? 0,
         oldCost: formatMoney(l.oldNanos),
         newCost: formatMoney(l.newNanos),

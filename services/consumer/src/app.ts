@@ -1,9 +1,18 @@
 import type { Logger } from 'pino';
-import type { EventCodec } from '@traceledger/contract';
-import { TraceLedgerError, type PriceOf } from '@traceledger/core';
-import { applyEvents, type ApplyResult, type Pool, type SourcedEvent } from '@traceledger/db';
-import type { BatchConsumer, BatchContext, InRecord, OutMessage, Publisher } from '@traceledger/kafka';
-import { ConsumerError, ConsumerErrorCode, isTransientDbError } from './errors.js';
+import { deadLetterRecord, decodeRecord, type EventCodec, type WireMessage } from '@traceledger/contract';
+import {
+  applyEvents,
+  classifyFailure,
+  isolateRefused,
+  reportedOnly,
+  type ApplyResult,
+  type LedgerHooks,
+  type Pool,
+  type Pricing,
+  type SourcedEvent,
+} from '@traceledger/db';
+import type { BatchConsumer, BatchContext, InRecord, Publisher } from '@traceledger/kafka';
+import { ConsumerError, ConsumerErrorCode } from './errors.js';
 import type { BatchHooks } from './test-hooks.js';
 import { startWatchdog, type Watchdog } from './watchdog.js';
 
@@ -15,7 +24,8 @@ export interface ConsumerDeps {
   pool: Pool;
   codec: EventCodec;
   logger: Logger;
-  priceOf?: PriceOf;
+  /** How new usage events are priced (default: reported costs only). */
+  pricing?: Pricing;
   /** Fault-test hooks (see test-hooks.ts); none in production. */
   hooks?: BatchHooks;
 }
@@ -34,6 +44,9 @@ export interface ConsumerOptions {
 
 const DEFAULT_DB_RETRY = { initialMs: 200, maxMs: 5000 };
 
+/** The dead-letter code of a record the database refused to store. */
+export const REFUSED_BY_DATABASE = 'TL_RECORD_REFUSED_BY_DATABASE';
+
 export interface ConsumerService {
   start(): Promise<void>;
   /** Lets the batch in hand finish and commit, then leaves the group. */
@@ -41,80 +54,96 @@ export interface ConsumerService {
   onFatal(listener: (err: Error) => void): void;
 }
 
+interface Readable {
+  record: InRecord;
+  sourced: SourcedEvent;
+}
+
 /**
- * Folds one fetched batch: decodes every record, sends the ones that cannot be read or break
- * the contract to the dead-letter topic (with reason, partition and offset), and folds the rest
- * into trace_sessions in one transaction. Returns only when both are durable, so the caller
- * may commit the batch's offsets.
+ * Folds one fetched batch. Every record ends in exactly one place: folded into the ledger, or in
+ * the dead-letter topic with its reason — when it cannot be read or breaks the contract, when the
+ * backfill lifecycle refuses it, or when the database refuses to store it (the batch is split in
+ * halves, each in its own transaction, until exactly the refused records are found; the rest
+ * folds). Only unavailable infrastructure stalls the partition (retried in place); an error no
+ * record can be blamed for is thrown as not retriable. Returns only when the fold and the dead
+ * letters are durable, so the caller may commit the batch's offsets.
  */
 export async function handleBatch(
-  deps: Pick<ConsumerDeps, 'deadLetters' | 'pool' | 'codec' | 'logger' | 'priceOf' | 'hooks'>,
+  deps: Pick<ConsumerDeps, 'deadLetters' | 'pool' | 'codec' | 'logger' | 'pricing' | 'hooks'>,
   options: ConsumerOptions,
   records: readonly InRecord[],
   ctx: Pick<BatchContext, 'heartbeat' | 'isActive'>,
 ): Promise<void> {
-  const good: SourcedEvent[] = [];
-  const dead: OutMessage[] = [];
+  const readable: Readable[] = [];
+  const dead: WireMessage[] = [];
+  const bury = (r: InRecord, why: { code: string; reason: string; sqlstate?: string }): void => {
+    deps.logger.warn({ code: why.code, sqlstate: why.sqlstate, topic: r.topic, partition: r.partition, offset: r.offset, reason: why.reason }, 'record sent to dead-letter topic');
+    dead.push(deadLetterRecord(r, why));
+  };
   for (const r of records) {
-    try {
-      if (r.value === null) throw new TraceLedgerError('TL_RECORD_EMPTY', 'record has no value (tombstone)');
-      const { event } = deps.codec.decode(r.value);
-      const backfillId = r.headers['tl-backfill'];
-      good.push({ event, partition: r.partition, offset: r.offset, ...(backfillId ? { backfillId } : {}) });
-    } catch (err) {
-      if (!(err instanceof TraceLedgerError)) throw err;
-      deps.logger.warn({ code: err.code, topic: r.topic, partition: r.partition, offset: r.offset, reason: err.message }, 'record sent to dead-letter topic');
-      dead.push({
-        key: r.key === null ? null : r.key.toString('utf8'),
-        value: r.value ?? Buffer.alloc(0),
-        headers: {
-          'tl-dlq-code': err.code,
-          'tl-dlq-reason': err.message,
-          'tl-source-topic': r.topic,
-          'tl-source-partition': String(r.partition),
-          'tl-source-offset': r.offset,
-          'tl-dead-at': new Date().toISOString(),
-        },
-      });
+    const d = decodeRecord(deps.codec, r);
+    if (!d.ok) bury(r, d);
+    else readable.push({ record: r, sourced: { event: d.event, partition: r.partition, offset: r.offset, ...(d.backfillId === null ? {} : { backfillId: d.backfillId }) } });
+  }
+  const first = records[0];
+  const last = records[records.length - 1];
+  const where = { partition: first?.partition, fromOffset: first?.offset, toOffset: last?.offset };
+  const total: Omit<ApplyResult, 'refused'> = { applied: 0, duplicates: 0, sessions: 0 };
+  let transactions = 0;
+  if (readable.length > 0) {
+    await ctx.heartbeat();
+    await deps.hooks?.beforeFold?.();
+    const { results, refused } = await isolateRefused(readable, async (subset) => {
+      transactions += 1;
+      return foldWithRetry(deps, options, subset.map((x) => x.sourced), ctx, where);
+    });
+    for (const { items, result } of results) {
+      total.applied += result.applied;
+      total.duplicates += result.duplicates;
+      total.sessions += result.sessions;
+      for (const x of result.refused) {
+        const item = items[x.index];
+        if (item !== undefined) bury(item.record, x);
+      }
+    }
+    for (const x of refused) {
+      bury(x.item.record, { code: REFUSED_BY_DATABASE, reason: `the database refused the record: ${x.reason}`, ...(x.sqlstate === null ? {} : { sqlstate: x.sqlstate }) });
     }
   }
   if (dead.length > 0) await deps.deadLetters.publish(options.deadLetterTopic, dead);
-  if (good.length === 0) return;
-  await ctx.heartbeat();
-  await deps.hooks?.beforeFold?.();
-  const first = records[0];
-  const last = records[records.length - 1];
-  const result = await foldWithRetry(deps, options, good, ctx, { partition: first?.partition, fromOffset: first?.offset, toOffset: last?.offset });
-  await deps.hooks?.afterFold?.();
-  deps.logger.info(
-    { partition: first?.partition, fromOffset: first?.offset, toOffset: last?.offset, ...result, deadLetters: dead.length },
-    'folded batch',
-  );
+  if (readable.length > 0) {
+    await deps.hooks?.afterFold?.();
+    deps.logger.info({ ...where, ...total, deadLetters: dead.length, transactions }, 'folded batch');
+  }
 }
 
 /**
- * Applies the batch, retrying for as long as the database is unavailable (restarting, refusing
- * connections, dropping them mid-transaction) and the batch is still ours: its offsets stay
- * uncommitted meanwhile, and heartbeats keep the partition. A transaction cut off mid-COMMIT may
- * have committed; the retry then finds every event in the ledger and changes nothing. An error
- * retrying cannot fix is thrown as not retriable, so the consumer stops for good and says why.
+ * Applies a batch (or part of one), retrying for as long as the database is unavailable
+ * (restarting, refusing connections, dropping them mid-transaction) and the batch is still ours:
+ * its offsets stay uncommitted meanwhile, and heartbeats keep the partition. A transaction cut off
+ * mid-COMMIT may have committed; the retry then finds every event in the ledger and changes
+ * nothing. A refusal of the data is rethrown as it is, for `isolateRefused` to split the batch; any
+ * other error retrying cannot fix is thrown as not retriable, so the consumer stops and says why.
  */
 async function foldWithRetry(
-  deps: Pick<ConsumerDeps, 'pool' | 'logger' | 'priceOf'>,
+  deps: Pick<ConsumerDeps, 'pool' | 'logger' | 'pricing' | 'hooks'>,
   options: ConsumerOptions,
   events: readonly SourcedEvent[],
   ctx: Pick<BatchContext, 'heartbeat' | 'isActive'>,
   where: { partition: number | undefined; fromOffset: string | undefined; toOffset: string | undefined },
 ): Promise<ApplyResult> {
   const backoff = options.dbRetry ?? DEFAULT_DB_RETRY;
+  const ledgerHooks: LedgerHooks | undefined = deps.hooks?.beforeCommit ? { beforeCommit: () => deps.hooks?.beforeCommit?.() ?? Promise.resolve() } : undefined;
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = await applyEvents(deps.pool, events, deps.priceOf);
+      const result = await applyEvents(deps.pool, events, deps.pricing ?? reportedOnly, ledgerHooks);
       if (attempt > 1) deps.logger.info({ ...where, attempts: attempt }, 'database back; batch folded');
       return result;
     } catch (err) {
-      if (!isTransientDbError(err)) {
-        throw new ConsumerError(ConsumerErrorCode.FoldFailed, `the database refused the batch of partition ${where.partition} offsets ${where.fromOffset}..${where.toOffset}, and retrying cannot fix it`, {
+      const kind = classifyFailure(err);
+      if (kind === 'record') throw err;
+      if (kind === 'fatal') {
+        throw new ConsumerError(ConsumerErrorCode.FoldFailed, `the database refused the batch of partition ${where.partition} offsets ${where.fromOffset}..${where.toOffset} for a reason no record can be blamed for, and retrying cannot fix it`, {
           cause: err,
           retriable: false,
         });

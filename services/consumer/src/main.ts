@@ -1,6 +1,6 @@
 import { loadConfig } from '@traceledger/config';
 import { EventCodec } from '@traceledger/contract';
-import { createPool, loadPriceBook, migrate, readPriceFiles, storePriceEntries } from '@traceledger/db';
+import { bookPricing, createPool, loadPriceBook, migrate, readPriceFiles, storePriceEntries } from '@traceledger/db';
 import { createKafka } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 import { buildConsumerService, type ConsumerService } from './app.js';
@@ -56,8 +56,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
 try {
   if (config.migrateOnStart) await migrate(config.databaseUrl);
-  // The price book: prices/*.json stored once per version, then the whole stored book in memory.
-  const added = await storePriceEntries(pool, readPriceFiles());
+  // The price book: PRICES_DIR/*.json stored once per version. Folds price with the whole stored
+  // book, reloaded whenever a new version is stored (e.g. by reprice) while this process runs.
+  const added = await storePriceEntries(pool, readPriceFiles(config.pricesDir ?? undefined));
   const priceBook = await loadPriceBook(pool);
   logger.info({ entries: priceBook.size, added }, 'price book loaded');
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-consumer', logger });
@@ -72,8 +73,8 @@ try {
       pool,
       codec: EventCodec.fromDirectory(),
       logger,
-      priceOf: (event) => priceBook.price(event),
-      hooks: faultTestHooks({ crashAfterDbCommit: config.testCrashAfterDbCommit, stall: config.testStallBatch }, logger),
+      pricing: bookPricing(),
+      hooks: faultTestHooks({ crashAfterDbCommit: config.testCrashAfterDbCommit, stall: config.testStallBatch, holdBeforeCommitMs: config.testHoldBeforeCommitMs }, logger),
     },
     { topic: config.kafkaTopic, deadLetterTopic: config.kafkaDeadLetterTopic, watchdogMs: config.consumerWatchdogMs },
   );

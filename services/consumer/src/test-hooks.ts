@@ -8,24 +8,29 @@ import type { Logger } from 'pino';
 export interface BatchHooks {
   /** Before the database transaction of a batch, after its heartbeat. */
   beforeFold?(): Promise<void>;
+  /** Inside each fold's ledger transaction, with its locks held, just before COMMIT. */
+  beforeCommit?(): Promise<void>;
   /** After the database transaction committed, before the offsets are committed. */
   afterFold?(): Promise<void>;
 }
 
 /**
  * Hooks for fault tests: SIGKILL this process right after the `crashAfterDbCommit`-th database
- * commit (so its offsets are never committed), and hold the `stall.batch`-th batch for
- * `stall.ms` without heartbeats (so the group coordinator gives its partition away).
+ * commit (so its offsets are never committed), hold the `stall.batch`-th batch for `stall.ms`
+ * without heartbeats (so the group coordinator gives its partition away), and hold every fold's
+ * transaction `holdBeforeCommitMs` with its locks taken (so operator commands meet it mid-way).
  */
 export function faultTestHooks(
-  settings: { crashAfterDbCommit: number | null; stall: { batch: number; ms: number } | null },
+  settings: { crashAfterDbCommit: number | null; stall: { batch: number; ms: number } | null; holdBeforeCommitMs?: number | null },
   logger: Logger,
 ): BatchHooks | undefined {
   const { crashAfterDbCommit, stall } = settings;
-  if (crashAfterDbCommit === null && stall === null) return undefined;
+  const hold = settings.holdBeforeCommitMs ?? null;
+  if (crashAfterDbCommit === null && stall === null && hold === null) return undefined;
   let folded = 0;
   let started = 0;
   return {
+    ...(hold === null ? {} : { beforeCommit: () => new Promise<void>((resolve) => setTimeout(resolve, hold)) }),
     async beforeFold() {
       started += 1;
       if (stall !== null && started === stall.batch) {

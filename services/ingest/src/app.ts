@@ -2,7 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { Logger } from 'pino';
 import type { TraceEvent } from '@traceledger/core';
 import type { Authenticator } from '@traceledger/auth';
-import { EventRejectedError, LIMITS, legacySummaryToEvents, parseEvent, type EventCodec, type LegacySummary } from '@traceledger/contract';
+import { EventRejectedError, LIMITS, eventRecord, legacySummaryToEvents, parseEvent, type EventCodec, type LegacySummary } from '@traceledger/contract';
 import type { Pool } from '@traceledger/db';
 import type { OutMessage, Publisher } from '@traceledger/kafka';
 import { clientErrorHandler, errorHandler, notFoundHandler, requireScope, tenantOf } from '@traceledger/http';
@@ -144,11 +144,7 @@ export function buildIngestApp(deps: IngestDeps, options: IngestOptions): Fastif
 
   async function publish(events: readonly TraceEvent[]): Promise<void> {
     const ingestedAt = now();
-    const messages: OutMessage[] = events.map((e) => ({
-      key: e.sessionId,
-      value: deps.codec.encode(e, ingestedAt),
-      headers: { 'tl-tenant': e.tenantId, 'tl-event-id': e.eventId },
-    }));
+    const messages: OutMessage[] = events.map((e) => eventRecord(deps.codec, e, ingestedAt));
     const deadline = Date.now() + publishTimeoutMs;
     try {
       // In sends of at most PUBLISH_CHUNK_BYTES, in order: one send puts all of a partition's

@@ -1,0 +1,138 @@
+import type { Pool } from 'pg';
+import { aggregateBySession, backfillArrival, type BackfillArrival, type TraceEvent } from '@traceledger/core';
+import { recomputeSessions } from './recompute.js';
+import { eventKey, existingLedgerRows, insertLedgerRows, insertMemberships, markLive, mergeSessions, sessionsWithVoidsNaming, type NewLedgerRow } from './rows.js';
+import { reportedOnly, type Pricing } from './pricing.js';
+import { inLedgerTransaction, sessionRefKey, type LedgerHooks, type SessionRef } from './tx.js';
+
+/** An event to fold, with where it came from on the topic. */
+export interface SourcedEvent {
+  event: TraceEvent;
+  partition?: number;
+  offset?: string;
+  /** The record's backfill (its `tl-backfill` header); absent for a live record. */
+  backfillId?: string;
+}
+
+/** A record the ledger refused by rule (not by a database error): it belongs in the dead-letter topic. */
+export interface RefusedEvent {
+  /** Index in the batch given to `applyEvents`. */
+  index: number;
+  code: string;
+  reason: string;
+}
+
+/** What one `applyEvents` call did. */
+export interface ApplyResult {
+  /** Events recorded for the first time. */
+  applied: number;
+  /** Events already recorded (or repeated in the batch): no change. */
+  duplicates: number;
+  /** Session rows written. */
+  sessions: number;
+  /** Records refused by the backfill lifecycle (reverted or unknown backfill). */
+  refused: RefusedEvent[];
+}
+
+/**
+ * Folds a batch of events exactly once per (tenant, event id), in one ledger transaction under
+ * the concurrency rule: the shared price-book lock (and the book's generation), the backfills the
+ * batch records members of, then every session of the batch, in order. Under those locks it
+ * records the new events in the ledger; events that plainly count (live, not a void, no void
+ * waiting for them, no owner set them aside) are pre-aggregated per session and merged with one
+ * upsert; every other touched session is recomputed by the ledger's rule. The caller may commit
+ * Kafka offsets once this resolves.
+ */
+export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pricing: Pricing = reportedOnly, hooks?: LedgerHooks): Promise<ApplyResult> {
+  if (batch.length === 0) return { applied: 0, duplicates: 0, sessions: 0, refused: [] };
+  return inLedgerTransaction(
+    pool,
+    async (tx) => {
+      const generation = await tx.lockPriceBook('shared');
+      const priceOf = await pricing.priceOf(tx, generation);
+
+      const backfillIds = new Set(batch.flatMap((s) => (s.backfillId === undefined ? [] : [s.backfillId])));
+      const backfills = await tx.lockBackfills(backfillIds, 'share');
+      const refused: RefusedEvent[] = [];
+      // First of each (tenant, event id) in the batch; a later repeat is a duplicate.
+      const seen = new Set<string>();
+      const accepted: { s: SourcedEvent; arrival: BackfillArrival | null }[] = [];
+      batch.forEach((s, index) => {
+        const k = eventKey(s.event.tenantId, s.event.eventId);
+        let arrival: BackfillArrival | null = null;
+        if (s.backfillId !== undefined) {
+          arrival = backfillArrival(backfills.get(s.backfillId), s.backfillId, s.event.tenantId);
+          if (arrival.kind === 'refuse') {
+            refused.push({ index, code: arrival.code, reason: arrival.reason });
+            return;
+          }
+        }
+        // A live copy and a backfill copy of one event in one batch are both kept: two sources.
+        const sk = `${k}\u0000${s.backfillId ?? ''}`;
+        if (seen.has(sk)) return;
+        seen.add(sk);
+        accepted.push({ s, arrival });
+      });
+
+      await tx.lockSessions(accepted.map(({ s }) => s.event));
+
+      const firstOfId = new Map<string, { s: SourcedEvent; arrival: BackfillArrival | null }>();
+      for (const a of accepted) {
+        const k = eventKey(a.s.event.tenantId, a.s.event.eventId);
+        const prev = firstOfId.get(k);
+        // Recorded live when any copy of it in the batch is live.
+        if (prev === undefined || (prev.s.backfillId !== undefined && a.s.backfillId === undefined)) firstOfId.set(k, a);
+      }
+      const rows: NewLedgerRow[] = [...firstOfId.values()].map(({ s, arrival }) => ({
+        event: s.event,
+        billed: s.event.type === 'llm.usage' ? priceOf(s.event) : null,
+        live: s.backfillId === undefined,
+        staged: arrival?.kind === 'stage',
+        partition: s.partition ?? null,
+        offset: s.offset ?? null,
+      }));
+      const fresh = await insertLedgerRows(tx, rows);
+      const recompute = new Map<string, SessionRef>();
+      const touch = (e: SessionRef): void => void recompute.set(sessionRefKey(e), { tenantId: e.tenantId, sessionId: e.sessionId });
+
+      // Events recorded before: a new source of the same event (same session) may change what counts.
+      const known = await existingLedgerRows(
+        tx,
+        accepted.filter(({ s }) => !fresh.has(eventKey(s.event.tenantId, s.event.eventId))).map(({ s }) => s.event),
+      );
+      const sameEvent = (s: SourcedEvent): boolean => known.get(eventKey(s.event.tenantId, s.event.eventId))?.sessionId === s.event.sessionId;
+      const newlyLive = accepted.filter(({ s }) => s.backfillId === undefined && sameEvent(s) && known.get(eventKey(s.event.tenantId, s.event.eventId))?.live === false);
+      await markLive(tx, newlyLive.map(({ s }) => s.event));
+      for (const { s } of newlyLive) touch(s.event);
+
+      // Backfill memberships: of events recorded now, and of known events of the same session.
+      const members = accepted
+        .filter(({ s }) => s.backfillId !== undefined && (fresh.has(eventKey(s.event.tenantId, s.event.eventId)) || sameEvent(s)))
+        .map(({ s }) => ({ backfillId: s.backfillId as string, tenantId: s.event.tenantId, eventId: s.event.eventId, sessionId: s.event.sessionId }));
+      const added = await insertMemberships(tx, members);
+      for (const m of added) if (backfills.get(m.backfillId)?.state === 'closed') touch(m);
+
+      // New live events: the fast path, unless something in their session needs the rule.
+      const freshLive = [...firstOfId.values()].filter(({ s }) => s.backfillId === undefined && fresh.has(eventKey(s.event.tenantId, s.event.eventId))).map(({ s }) => s.event);
+      const freshCounted = [...firstOfId.values()].filter(({ s, arrival }) => s.backfillId !== undefined && arrival?.kind === 'count' && fresh.has(eventKey(s.event.tenantId, s.event.eventId)));
+      for (const { s } of freshCounted) touch(s.event);
+      for (const e of freshLive) if (e.type === 'event.voided' || (tx.owners.get(sessionRefKey(e)) ?? null) !== null) touch(e);
+      for (const k of await sessionsWithVoidsNaming(tx, freshLive.filter((e) => e.type !== 'event.voided'))) {
+        const [tenantId = '', sessionId = ''] = k.split('\u0000');
+        touch({ tenantId, sessionId });
+      }
+      const fast = freshLive.filter((e) => e.type !== 'event.voided' && !recompute.has(sessionRefKey(e)));
+      const billed = new Map(rows.map((r) => [eventKey(r.event.tenantId, r.event.eventId), r.billed]));
+      const states = [...aggregateBySession(fast, (e) => billed.get(eventKey(e.tenantId, e.eventId)) ?? null).values()];
+      await mergeSessions(tx, states);
+      const recomputed = await recomputeSessions(tx, recompute.values());
+      return {
+        applied: fresh.size,
+        duplicates: batch.length - refused.length - fresh.size,
+        sessions: states.length + recomputed.written + recomputed.empty,
+        refused,
+      };
+    },
+    hooks,
+  );
+}
