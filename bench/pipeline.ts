@@ -27,12 +27,13 @@ import {
   readPriceFiles,
   storePriceEntries,
   swapReplay,
+  verifyLedger,
 } from '@traceledger/db';
 import { createKafka, readTopicRange } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 
 export const name = 'pipeline';
-export const summary = 'backfill load, consumer staging, close and replay throughput at 1M events';
+export const summary = 'backfill load, consumer staging, close, replay and verify throughput at 1M events';
 
 export async function run(argv: string[]): Promise<string> {
   const { values } = parseArgs({ args: argv, options: { events: { type: 'string', default: '1000000' }, 'database-url': { type: 'string' } }, strict: false });
@@ -108,6 +109,11 @@ export async function run(argv: string[]): Promise<string> {
     const swapped = await swapReplay(pool, shadow);
     line(`replay: swap (${swapped.sessions.toLocaleString('en')} sessions recomputed in one transaction)`, swapped.events, Date.now() - swapStart);
     line('replay end to end', read.records, Date.now() - t);
+
+    t = Date.now();
+    const verified = await verifyLedger(pool);
+    if (verified.driftCount > 0) throw new TraceLedgerError('TL_BENCH_DRIFT', `verify found ${verified.driftCount} difference(s) after the run`);
+    line(`verify (${verified.sessions.toLocaleString('en')} sessions recomputed from the ledger, rollups, per-model usage)`, verified.events, Date.now() - t);
   } finally {
     await pool.end();
     rmSync(dir, { recursive: true, force: true });
