@@ -43,3 +43,24 @@ describe('token sums at the bounds', () => {
     expect(rawNumber(analytics, 'totalInputTokens')).toBe('9223373036854775807');
   });
 });
+
+describe('per-model usage of a session is bounded', () => {
+  it('keeps the 100 smallest model names and sums the rest under "(other models)", the same whatever the batches', async () => {
+    const tenant = `b-${uid()}`;
+    const events = Array.from({ length: 150 }, (_, i) => ({
+      event: traceEvent({ eventId: `e${i}`, tenantId: tenant, sessionId: 's', agentId: 'a', type: 'llm.usage', occurredAtMs: T, model: `model-${String((i * 37) % 150).padStart(3, '0')}`, inputTokens: 1000 + i, costNanos: BigInt(i) }),
+    }));
+    // Seven batches merged by the SQL upsert (tl_merge_models); verify recomputes with the fold in code.
+    for (let i = 0; i < events.length; i += 22) await applyEvents(pool, events.slice(i, i + 22));
+    const { rows } = await pool.query<{ n: number; other_events: string; input: string }>(
+      `SELECT (SELECT count(*)::int FROM jsonb_object_keys(models)) AS n, models -> '(other models)' ->> 'events' AS other_events,
+              (SELECT sum((v ->> 'input')::numeric)::text FROM jsonb_each(models) AS m(k, v)) AS input
+       FROM trace_sessions WHERE tenant_id = $1`,
+      [tenant],
+    );
+    expect(rows[0]).toEqual({ n: 101, other_events: '50', input: String(150 * 1000 + (149 * 150) / 2) });
+    const { rows: kept } = await pool.query("SELECT max(k) AS last FROM trace_sessions, jsonb_object_keys(models) k WHERE tenant_id = $1 AND k <> '(other models)'", [tenant]);
+    expect(kept[0]).toEqual({ last: 'model-099' });
+    expect((await verifyLedger(pool, { tenantId: tenant })).drifts).toEqual([]);
+  });
+});

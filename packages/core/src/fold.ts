@@ -57,6 +57,16 @@ export interface ModelUsage {
 /** The models key of usage events that name no model. */
 export const UNKNOWN_MODEL = '(unknown)';
 
+/**
+ * At most this many models are kept by name per session; the usage of models beyond them (by
+ * byte order of their names) is summed under OTHER_MODELS. Keeping the smallest names makes the
+ * cap order-independent (merging capped states gives the cap of the merge), so the fold stays a
+ * monoid, and it bounds the `models` column whatever a producer sends.
+ */
+export const MAX_MODELS_PER_SESSION = 100;
+/** The models key under which the usage of models beyond MAX_MODELS_PER_SESSION is summed. */
+export const OTHER_MODELS = '(other models)';
+
 /** Orders events deterministically: occurredAt, then eventId. */
 export interface EventKey {
   atMs: number;
@@ -153,25 +163,35 @@ export function eventToState(event: TraceEvent, priced: PricedCost | null = repo
   };
 }
 
+function addUsage(a: ModelUsage, b: ModelUsage): ModelUsage {
+  return {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    cachedInputTokens: a.cachedInputTokens + b.cachedInputTokens,
+    reasoningTokens: a.reasoningTokens + b.reasoningTokens,
+    costNanos: a.costNanos + b.costNanos,
+    events: a.events + b.events,
+    unpricedEvents: a.unpricedEvents + b.unpricedEvents,
+    unpricedTokens: a.unpricedTokens + b.unpricedTokens,
+  };
+}
+
+/** Adds per-model usage key by key, then applies the cap; mirrored by tl_merge_models in SQL. */
 function mergeModels(a: Record<string, ModelUsage>, b: Record<string, ModelUsage>): Record<string, ModelUsage> {
   const out: Record<string, ModelUsage> = { ...a };
   for (const [model, u] of Object.entries(b)) {
     const prev = out[model];
-    out[model] =
-      prev === undefined
-        ? u
-        : {
-            inputTokens: prev.inputTokens + u.inputTokens,
-            outputTokens: prev.outputTokens + u.outputTokens,
-            cachedInputTokens: prev.cachedInputTokens + u.cachedInputTokens,
-            reasoningTokens: prev.reasoningTokens + u.reasoningTokens,
-            costNanos: prev.costNanos + u.costNanos,
-            events: prev.events + u.events,
-            unpricedEvents: prev.unpricedEvents + u.unpricedEvents,
-            unpricedTokens: prev.unpricedTokens + u.unpricedTokens,
-          };
+    out[model] = prev === undefined ? u : addUsage(prev, u);
   }
-  return out;
+  const named = Object.keys(out).filter((m) => m !== OTHER_MODELS);
+  if (named.length <= MAX_MODELS_PER_SESSION) return out;
+  named.sort((x, y) => Buffer.compare(Buffer.from(x, 'utf8'), Buffer.from(y, 'utf8')));
+  const capped: Record<string, ModelUsage> = {};
+  for (const m of named.slice(0, MAX_MODELS_PER_SESSION)) capped[m] = out[m] as ModelUsage;
+  let other = out[OTHER_MODELS];
+  for (const m of named.slice(MAX_MODELS_PER_SESSION)) other = other === undefined ? (out[m] as ModelUsage) : addUsage(other, out[m] as ModelUsage);
+  if (other !== undefined) capped[OTHER_MODELS] = other;
+  return capped;
 }
 
 /** Merges two states of the same session (associative and commutative). */

@@ -13,6 +13,8 @@ import {
   sessionStartMs,
   sessionStatus,
   UNKNOWN_MODEL,
+  MAX_MODELS_PER_SESSION,
+  OTHER_MODELS,
   type EventKey,
   type ModelUsage,
   type SessionState,
@@ -460,3 +462,30 @@ describe('fold examples', () => {
     expect(aggregateBySession([voidU1]).size).toBe(0);
   });
 });
+
+describe('the per-model cap', () => {
+  it('keeps the smallest model names and sums the rest under OTHER_MODELS, whatever the order and split', () => {
+    const events = Array.from({ length: MAX_MODELS_PER_SESSION + 40 }, (_, i) =>
+      ev({ eventId: `m${i}`, type: 'llm.usage', occurredAtMs: T0 + i, model: `model-${String((i * 53) % (MAX_MODELS_PER_SESSION + 40)).padStart(3, '0')}`, inputTokens: i + 1, costNanos: BigInt(i) }),
+    );
+    fc.assert(
+      fc.property(fc.nat(), fc.integer({ min: 1, max: 30 }), (seed, chunk) => {
+        const shuffled = [...events].sort((a, b) => ((Number(a.eventId.slice(1)) * 7919 + seed) % 97) - ((Number(b.eventId.slice(1)) * 7919 + seed) % 97));
+        let state: SessionState | undefined;
+        for (let i = 0; i < shuffled.length; i += chunk) {
+          const [part] = aggregateBySession(shuffled.slice(i, i + chunk)).values();
+          if (part) state = state === undefined ? part : mergeStates(state, part);
+        }
+        const models = Object.keys(state?.models ?? {});
+        expect(models).toHaveLength(MAX_MODELS_PER_SESSION + 1);
+        expect(models.filter((m) => m !== OTHER_MODELS).sort().at(-1)).toBe(`model-${String(MAX_MODELS_PER_SESSION - 1).padStart(3, '0')}`);
+        expect(state?.models[OTHER_MODELS]?.events).toBe(40);
+        const total = Object.values(state?.models ?? {}).reduce((n, u) => n + u.inputTokens, 0n);
+        expect(total).toBe(state?.inputTokens);
+        return true;
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+

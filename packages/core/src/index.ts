@@ -32,6 +32,8 @@ export {
   foldCounting,
   reportedCostOnly,
   UNKNOWN_MODEL,
+  MAX_MODELS_PER_SESSION,
+  OTHER_MODELS,
 } from './fold.js';
 export type { BackfillState, BackfillInfo, LedgerEntry, EventMarks, SessionJudgement, BackfillLookup, BackfillArrival } from './ledger.js';
 export { judgeSession, sessionOwner, inForce, backfillArrival, foldSession, compareIds } from './ledger.js';
