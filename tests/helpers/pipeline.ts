@@ -1,7 +1,6 @@
 import { fixedTenant, type Authenticator } from '@traceledger/auth';
 import type { Logger } from '@traceledger/logging';
 import { DEFAULT_TENANT } from '@traceledger/core';
-import { afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { EventCodec } from '@traceledger/contract';
 import { bookPricing, readPriceFiles, storePriceEntries, type Pool } from '@traceledger/db';
@@ -9,6 +8,7 @@ import type { KafkaPort } from '@traceledger/kafka';
 import { buildIngestApp, type IngestOptions } from '@traceledger/ingest';
 import { buildConsumerService } from '@traceledger/consumer';
 import { buildQueryApp } from '@traceledger/query';
+import { registerCleanup } from './cleanup.js';
 import { createTestDatabase, createTestTopics, testLogger, waitFor } from './world.js';
 
 export interface Pipeline {
@@ -27,7 +27,7 @@ export interface Pipeline {
 /**
  * The whole pipeline in this process, on the real broker and a database of its own: ingest and
  * query apps (called through inject, no socket) and a consumer group member on a fresh topic.
- * Everything is closed after the test file.
+ * Everything is closed after the test file (after the test, when called inside one; see ./cleanup.ts).
  */
 export async function startPipeline(
   options: { auth?: (pool: Pool) => Authenticator; logger?: Logger; ingestOptions?: Partial<IngestOptions>; now?: () => number } = {},
@@ -37,25 +37,23 @@ export async function startPipeline(
   const { kafka, topic, deadLetterTopic, group } = await createTestTopics(logger);
   const codec = EventCodec.fromDirectory();
   const publisher = kafka.publisher();
+  registerCleanup(() => publisher.disconnect());
   await publisher.connect();
   const ingest = buildIngestApp(
     { publisher, codec, logger, pool, auth: options.auth?.(pool) ?? fixedTenant(DEFAULT_TENANT), ...(options.now ? { now: options.now } : {}) },
     { topic, maxBodyBytes: 1_048_576, maxBatchEvents: 10_000, retryAfterSeconds: 5, ...options.ingestOptions },
   );
+  registerCleanup(() => ingest.close());
   // The repository's price book, loaded as the consumer's main does.
   await storePriceEntries(pool, readPriceFiles());
   const consumer = buildConsumerService(
     { consumer: kafka.consumer({ groupId: group }), deadLetters: kafka.publisher(), pool, codec, logger, pricing: bookPricing() },
     { topic, deadLetterTopic },
   );
+  registerCleanup(() => consumer.stop());
   await consumer.start();
   const query = await buildQueryApp({ pool, logger, auth: options.auth?.(pool) ?? fixedTenant(DEFAULT_TENANT) });
-  afterAll(async () => {
-    await consumer.stop();
-    await ingest.close();
-    await query.close();
-    await publisher.disconnect();
-  });
+  registerCleanup(() => query.close());
   return {
     ingest,
     query,

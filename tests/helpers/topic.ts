@@ -1,6 +1,6 @@
-import { afterAll } from 'vitest';
 import type { EventCodec } from '@traceledger/contract';
 import type { InRecord, KafkaPort } from '@traceledger/kafka';
+import { registerCleanup } from './cleanup.js';
 import { uid, waitFor } from './world.js';
 
 export interface TopicReader {
@@ -12,15 +12,15 @@ export interface TopicReader {
   caughtUp(timeoutMs?: number): Promise<void>;
 }
 
-/** Reads `topic` from the beginning in a consumer group of its own, stopped after the test file. */
+/** Reads `topic` from the beginning in a consumer group of its own, stopped after the test file (or the test; see ./cleanup.ts). */
 export async function topicReader(kafka: KafkaPort, topic: string, codec: EventCodec): Promise<TopicReader> {
   const records: InRecord[] = [];
   const group = `reader-${uid()}`;
   const consumer = kafka.consumer({ groupId: group });
+  registerCleanup(() => consumer.stop());
   await consumer.start(topic, async (batch) => {
     records.push(...batch);
   });
-  afterAll(() => consumer.stop());
   return {
     records,
     eventIds: () =>

@@ -1,10 +1,11 @@
 import type { Authenticator } from '@traceledger/auth';
 import { randomBytes } from 'node:crypto';
-import { afterAll, inject } from 'vitest';
+import { inject } from 'vitest';
 import pino from 'pino';
 import { createPool, dropDatabase, migrate, type Pool } from '@traceledger/db';
 import { createKafka, type KafkaPort } from '@traceledger/kafka';
 import type { Logger } from '@traceledger/logging';
+import { registerCleanup } from './cleanup.js';
 
 /** A short random suffix for names that must not collide between tests or runs. */
 export function uid(bytes = 5): string {
@@ -39,17 +40,19 @@ export async function waitFor<T>(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
 }
 
-/** A fresh, migrated database of this test file's own, dropped after the file. */
+/**
+ * A fresh, migrated database of this test file's own, dropped after the file (after the test,
+ * when called inside one; see ./cleanup.ts).
+ */
 export async function createTestDatabase(): Promise<{ url: string; pool: Pool }> {
   const admin = new URL(inject('adminDatabaseUrl'));
   admin.pathname = `/tl_test_${inject('runId')}_${uid()}`;
   const url = admin.toString();
+  // Registered first, so it runs last and also when the migration fails half-way.
+  registerCleanup(() => dropDatabase(url));
   await migrate(url);
   const pool = createPool(url, { max: 5, applicationName: 'traceledger-test' });
-  afterAll(async () => {
-    await pool.end();
-    await dropDatabase(url);
-  });
+  registerCleanup(() => pool.end());
   return { url, pool };
 }
 

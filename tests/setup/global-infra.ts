@@ -6,12 +6,16 @@ import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import { waitGone } from '../helpers/run-processes.js';
+import { describeSurvivors, findSurvivors, stopSurvivors } from './survivors.js';
 
 /**
  * Provides a real Kafka broker and a real Postgres server to the int and e2e layers, picking in
  * order: KAFKA_BROKERS / DATABASE_URL from the environment; Docker via testcontainers; the
  * project's local broker script (scripts/kafka-local.sh) and the local Postgres server.
  * Each test file then makes its own world (topic, database) on top; see tests/helpers/world.ts.
+ * The teardown removes what the run left behind and fails the run if any process it started
+ * (a private broker or Postgres, a service process) is still alive; see leftoverProcesses below.
  */
 
 declare module 'vitest' {
@@ -70,6 +74,23 @@ async function removeRunLeftovers(runId: string, brokers: string[], adminDatabas
   }
 }
 
+/**
+ * Every test helper stops what it started when its test (or file) ends; see
+ * tests/helpers/cleanup.ts. This checks that they did: any process of this run still alive now
+ * (found in /proc by the run id in its command line or environment; tests/setup/survivors.ts)
+ * is killed, its temp dir deleted, and listed in the returned message. A process that is on its
+ * way out (SIGKILLed a moment ago) gets 2 s to go first.
+ */
+async function leftoverProcesses(runId: string): Promise<string | null> {
+  let survivors = await findSurvivors(runId);
+  if (survivors.length === 0) return null;
+  await waitGone(survivors.map((s) => s.pid), 2000);
+  survivors = await findSurvivors(runId);
+  if (survivors.length === 0) return null;
+  const stillAlive = await stopSurvivors(survivors);
+  return describeSurvivors(runId, survivors, stillAlive);
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const teardowns: (() => Promise<unknown>)[] = [];
   let brokers = process.env['KAFKA_BROKERS']?.split(',').map((s) => s.trim()).filter(Boolean);
@@ -108,6 +129,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const [kafkaBrokers, adminDatabaseUrl] = [brokers, adminUrl];
   return async () => {
     await removeRunLeftovers(runId, kafkaBrokers, adminDatabaseUrl);
+    const leaked = await leftoverProcesses(runId);
     for (const t of teardowns.reverse()) await t();
+    if (leaked !== null) {
+      process.stderr.write(`\n${leaked}\n\n`);
+      // vitest 4.1 logs an error thrown here ("error during close") but still exits 0 when every
+      // test passed, so the exit code is set as well.
+      process.exitCode = 1;
+      throw new Error(`test run ${runId} left processes running (listed above); they were killed and the run fails`);
+    }
   };
 }

@@ -1,5 +1,5 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { afterAll } from 'vitest';
+import { registerCleanup } from '../cleanup.js';
 
 const API_PRODUCE = 0;
 const API_METADATA = 3;
@@ -37,7 +37,8 @@ export interface KafkaProxy {
  * request. A broker advertises its own host:port in Metadata and FindCoordinator answers, and a
  * client then connects there directly; the proxy rewrites that port to its own, so every
  * connection of the client stays behind it. kafkajs uses the non-flexible versions of those two
- * APIs, where a host is an int16 length and bytes followed by an int32 port.
+ * APIs, where a host is an int16 length and bytes followed by an int32 port. Closed after the
+ * test (or the file; see ../cleanup.ts).
  */
 export async function startKafkaProxy(upstream: string): Promise<KafkaProxy> {
   const [host, portText] = upstream.split(':') as [string, string];
@@ -121,7 +122,7 @@ export async function startKafkaProxy(upstream: string): Promise<KafkaProxy> {
       await new Promise((resolve) => server.close(resolve));
     },
   };
-  afterAll(() => proxy.close());
+  registerCleanup(() => proxy.close());
   return proxy;
 }
 

@@ -3,7 +3,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll } from 'vitest';
+import { inject } from 'vitest';
+import { registerCleanup } from '../cleanup.js';
+import { RUN_ENV, privateKafkaDirPrefix, readProcess, waitGone } from '../run-processes.js';
 import { waitFor } from '../world.js';
 import { freePortPair, portOpen } from './ports.js';
 import { ROOT } from './processes.js';
@@ -30,13 +32,18 @@ export interface PrivateKafka {
  * A second, private broker (scripts/kafka-local.sh with its own KAFKA_PORT and KAFKA_DATA_DIR),
  * never the shared one: tests that stop or kill Kafka use this. Its KRaft broker session is short
  * so that, after a SIGKILL, the restarted broker re-registers in seconds rather than after the
- * default 9 s. Killed and deleted after the test file.
+ * default 9 s. Killed and deleted after the test (or the file, when started outside a test; see
+ * ../cleanup.ts). Its data dir is /tmp/tl-fault-kafka-<run id>-XXXXXX, and the java process names
+ * it on its command line (and has TL_TEST_RUN=<run id>), which is how the run's teardown finds a
+ * broker that outlived its test.
  */
 export async function startPrivateKafka(): Promise<PrivateKafka> {
   const port = await freePortPair();
-  const dataDir = await mkdtemp(join(tmpdir(), 'tl-fault-kafka-'));
+  const runId = inject('runId');
+  const dataDir = await mkdtemp(join(tmpdir(), privateKafkaDirPrefix(runId)));
   const env = {
     ...process.env,
+    [RUN_ENV]: runId,
     KAFKA_PORT: String(port),
     KAFKA_DATA_DIR: dataDir,
     KAFKA_HEAP: '384m',
@@ -82,17 +89,21 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
       paused = false;
     },
   };
-  afterAll(async () => {
+  registerCleanup(async () => {
     const p = await pid();
-    if (p !== null) {
+    // Only a process that is this broker: after a kill() the pid file names a dead pid, which
+    // the system may since have given to something else.
+    const proc = p === null ? null : await readProcess(p);
+    if (proc !== null && proc.argv.some((a) => a.includes(dataDir))) {
       try {
-        process.kill(p, 'SIGCONT');
-        process.kill(p, 'SIGKILL');
+        process.kill(proc.pid, 'SIGKILL');
       } catch {
         // already gone
       }
+      // A SIGKILLed JVM may still be writing its logs for a moment; the dir goes once it is gone.
+      await waitGone([proc.pid], 10_000);
     }
-    await rm(dataDir, { recursive: true, force: true });
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 3 });
   });
   await broker.start();
   return broker;

@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
-import { chown, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll } from 'vitest';
+import { inject } from 'vitest';
+import { registerCleanup } from '../cleanup.js';
+import { RUN_ENV, privatePostgresDirPrefix, readProcess, waitGone } from '../run-processes.js';
 import { freePort } from './ports.js';
 
 const run = promisify(execFile);
@@ -34,24 +36,44 @@ async function binDir(): Promise<string> {
  * A private PostgreSQL (initdb + pg_ctl on a temp dir and a free loopback port, trust auth,
  * superuser `postgres`), never the shared server: tests that stop Postgres use this. initdb
  * refuses to run as root, so as root the server runs as the `postgres` OS user in a directory it
- * owns. Stopped and deleted after the test file.
+ * owns. Stopped and deleted after the test (or the file, when started outside a test; see
+ * ../cleanup.ts). The dir is /tmp/tl-fault-pg-<run id>-XXXXXX, named on the postmaster's command
+ * line, which is how the run's teardown finds a server that outlived its test.
  */
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const bin = await binDir();
   const port = await freePort();
-  const dir = await mkdtemp(join(tmpdir(), 'tl-fault-pg-'));
+  const runId = inject('runId');
+  const dir = await mkdtemp(join(tmpdir(), privatePostgresDirPrefix(runId)));
+  const data = join(dir, 'data');
+  const env = { ...process.env, [RUN_ENV]: runId };
   const asRoot = userInfo().uid === 0;
+  const pg = async (tool: string, args: string[], timeout = 60_000): Promise<void> => {
+    const cmd = join(bin, tool);
+    if (asRoot) await run('runuser', ['-u', 'postgres', '--', cmd, ...args], { timeout, env });
+    else await run(cmd, args, { timeout, env });
+  };
+  // Registered before anything can fail, so a half-made server is removed too.
+  registerCleanup(async () => {
+    await pg('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']).catch(() => undefined);
+    // pg_ctl could not stop it (or timed out): the postmaster goes the hard way, its backends follow it.
+    const pid = Number((await readFile(join(data, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
+    const proc = pid > 0 ? await readProcess(pid) : null;
+    if (proc !== null && proc.argv.some((a) => a.includes(dir))) {
+      try {
+        process.kill(proc.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+      await waitGone([proc.pid], 10_000);
+    }
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  });
   if (asRoot) {
     const { stdout } = await run('id', ['-u', 'postgres']);
     const { stdout: gid } = await run('id', ['-g', 'postgres']);
     await chown(dir, Number(stdout.trim()), Number(gid.trim()));
   }
-  const data = join(dir, 'data');
-  const pg = async (tool: string, args: string[], timeout = 60_000): Promise<void> => {
-    const cmd = join(bin, tool);
-    if (asRoot) await run('runuser', ['-u', 'postgres', '--', cmd, ...args], { timeout });
-    else await run(cmd, args, { timeout });
-  };
   await pg('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
   const options = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c max_connections=50 -c shared_buffers=32MB`;
   const server: PrivatePostgres = {
@@ -60,10 +82,6 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     start: () => pg('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']),
     stopImmediate: () => pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']),
   };
-  afterAll(async () => {
-    await pg('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  });
   await server.start();
   return server;
 }

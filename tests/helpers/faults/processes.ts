@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
+import { inject } from 'vitest';
+import { registerCleanup } from '../cleanup.js';
+import { RUN_ENV } from '../run-processes.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -35,12 +37,13 @@ export function spawnedProcesses(): readonly ServiceProcess[] {
  * Starts a traceledger service as its own Node process (`node --import tsx services/<name>/src/main.ts`),
  * exactly as in production, with `env` on top of a minimal environment: the test names every
  * setting that matters and nothing leaks in from the shell. The process is SIGKILLed after the
- * test file if it is still running.
+ * test (or the file, when started outside a test; see ../cleanup.ts) if it is still running. Its
+ * environment carries TL_TEST_RUN=<run id>, so the run's teardown can tell if one outlived that.
  */
 export function spawnService(service: 'ingest' | 'consumer' | 'query', env: Record<string, string>, label: string = service): ServiceProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', `services/${service}/src/main.ts`], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', LOG_LEVEL: 'info', MIGRATE_ON_START: 'false', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', LOG_LEVEL: 'info', MIGRATE_ON_START: 'false', ...env, [RUN_ENV]: inject('runId') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error(`could not start ${service}`);
@@ -118,7 +121,7 @@ export function spawnService(service: 'ingest' | 'consumer' | 'query', env: Reco
     },
   };
   all.push(proc);
-  afterAll(async () => {
+  registerCleanup(async () => {
     if (proc.running()) {
       child.kill('SIGKILL');
       await exited;

@@ -1,6 +1,7 @@
-import { afterAll, afterEach, inject } from 'vitest';
-import { createPool, dropDatabase, migrate, type Pool } from '@traceledger/db';
+import { afterEach, inject } from 'vitest';
+import { createPool, migrate, type Pool } from '@traceledger/db';
 import { createKafka, type KafkaPort } from '@traceledger/kafka';
+import { registerCleanup } from '../cleanup.js';
 import { testLogger, uid, waitFor } from '../world.js';
 import { spawnedProcesses } from './processes.js';
 
@@ -23,8 +24,13 @@ export const SESSION_TIMEOUT_MS = 6000;
 
 /**
  * Makes a fresh database (migrated) on the Postgres server at `adminDatabaseUrl` and a fresh
- * topic on `brokers`. The database is dropped after the file when the server still answers
- * (a private server is deleted whole instead).
+ * topic on `brokers`. Its pool is closed after the test (or the file, when called outside a test;
+ * see ../cleanup.ts). The database itself is dropped by the run's teardown, which drops every
+ * tl_fault_<run id>_* database (tests/setup/global-infra.ts), not here: DROP DATABASE forces a
+ * checkpoint of the whole shared server, and one in the middle of the run upsets the timing of the
+ * fault test that runs next (consumer-kill's crash-hook test then often misses the log line the
+ * hook writes just before its SIGKILL). A private server is deleted whole, so `dropAfter` changes
+ * nothing any more; it stays for callers that pass it.
  */
 export async function createFaultWorld(options: { brokers: string[]; adminDatabaseUrl: string; partitions?: number; dropAfter?: boolean }): Promise<FaultWorld> {
   const id = uid();
@@ -34,6 +40,7 @@ export async function createFaultWorld(options: { brokers: string[]; adminDataba
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, { max: 4, applicationName: 'traceledger-fault-test' });
   pool.on('error', () => undefined);
+  registerCleanup(() => pool.end().catch(() => undefined));
   const kafka = createKafka({ brokers: options.brokers, clientId: `tl-fault-${id}`, logger: testLogger() });
   const topic = `tl-fault-${inject('runId')}-${id}`;
   const partitions = options.partitions ?? 3;
@@ -42,10 +49,6 @@ export async function createFaultWorld(options: { brokers: string[]; adminDataba
     { topic: `${topic}.dlq`, partitions: 1 },
   ]);
   const group = `tl-fault-group-${id}`;
-  afterAll(async () => {
-    await pool.end().catch(() => undefined);
-    if (options.dropAfter !== false) await dropDatabase(databaseUrl).catch(() => undefined);
-  });
   return {
     brokers: options.brokers,
     kafka,
