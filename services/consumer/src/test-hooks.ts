@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import type { Logger } from 'pino';
 
 /**
@@ -42,9 +43,11 @@ export function faultTestHooks(
     async afterFold() {
       folded += 1;
       if (crashAfterDbCommit !== null && folded === crashAfterDbCommit) {
-        logger.warn({ batch: folded }, 'test hook: SIGKILL after the database commit, before the offset commit');
-        // The line must reach stdout before the process dies: SIGKILL runs no exit handlers.
+        // The line must reach stdout before the process dies, and SIGKILL runs no exit handlers:
+        // pino's stdout writes are asynchronous (flush() returns before the bytes are out), so this
+        // one line is written synchronously, in pino's shape.
         await new Promise<void>((resolve) => logger.flush(() => resolve()));
+        writeSync(1, `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, batch: folded, msg: 'test hook: SIGKILL after the database commit, before the offset commit' })}\n`);
         process.kill(process.pid, 'SIGKILL');
         await new Promise(() => undefined);
       }
