@@ -72,7 +72,7 @@ export async function runHistory(seed: number, size?: ScenarioSize): Promise<Run
     const fleet = new Consumers(world, history);
     consumers = fleet;
     cleanup.defer('stop the consumers', () => fleet.stopAll());
-    const first = fleet.start('consumer-a');
+    const first = fleet.start('consumer-a', sc.schedule.holdBeforeCommitMs > 0 ? { TL_TEST_HOLD_BEFORE_COMMIT_MS: String(sc.schedule.holdBeforeCommitMs) } : {});
 
     const backfillIds = {} as Record<BackfillKey, string>;
     const keys: BackfillKey[] = ['b1', 'b2', 'b3'];

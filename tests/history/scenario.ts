@@ -144,6 +144,12 @@ export interface Schedule {
   killMode: 'external' | 'hook';
   killAt: number;
   hookCommits: number;
+  /**
+   * Consumer A holds each fold's transaction this long with its locks taken, just before COMMIT
+   * (TL_TEST_HOLD_BEFORE_COMMIT_MS; 0: not at all), so a close, revert, reprice or replay swap
+   * started meanwhile meets a fold of the same sessions in flight.
+   */
+  holdBeforeCommitMs: number;
   restartDelayMs: number;
   b1CloseAt: number;
   b2CloseAt: number | null;
@@ -532,6 +538,7 @@ export function buildScenario(seed: number, t0Ms: number, size: ScenarioSize = D
     replayAt: replayFirst ? r.int(Math.round(0.2 * L), Math.round(0.4 * L)) : r.int(Math.round(0.75 * L), Math.round(0.85 * L)),
     repriceAt: replayFirst ? r.int(Math.round(0.7 * L), Math.round(0.85 * L)) : r.int(Math.round(0.3 * L), Math.round(0.5 * L)),
     ingest2Share: 0.3 + 0.5 * r.next(),
+    holdBeforeCommitMs: r.pick([0, 0, 40, 120]),
   };
 
   // Batches: every live event once, some a second time in another batch, a few twice in the same
