@@ -1,9 +1,9 @@
 import type { Pool } from 'pg';
-import { backfillArrival, formatMoney, traceEvent, type PriceBook, type TraceEvent } from '@traceledger/core';
+import { backfillArrival, formatMoney, type PriceBook } from '@traceledger/core';
 import { loadPriceBook } from './price-book.js';
 import type { RefusedEvent, SourcedEvent } from './ledger/apply.js';
 import { recomputeSessions } from './ledger/recompute.js';
-import { eventKey, insertRows, type NewLedgerRow } from './ledger/rows.js';
+import { STORED_COLUMNS, eventKey, insertRows, storedEntry, type NewLedgerRow, type StoredRow } from './ledger/rows.js';
 import { inLedgerTransaction, type LedgerTx } from './ledger/tx.js';
 
 /** The schema a replay records into; dropped and made anew by every replay. */
@@ -134,66 +134,59 @@ const COLUMNS = `tenant_id, event_id, session_id, type, occurred_at, agent_id, t
  * session is recomputed by the ledger's rule; the rollups follow. The live consumer goes on,
  * waiting only on the sessions being swapped. The shadow is dropped.
  */
-export async function swapReplay(pool: Pool, shadow: Shadow, hooks: { afterLocks?: () => Promise<void> } = {}): Promise<SwapResult> {
+export async function swapReplay(pool: Pool, shadow: Shadow): Promise<SwapResult> {
   const S = SHADOW_SCHEMA;
   return inLedgerTransaction(pool, async (tx) => {
-      const generation = await tx.lockPriceBook('shared');
-      if (generation !== shadow.generation) await repriceShadow(tx, await loadPriceBook(tx.client));
+    const generation = await tx.lockPriceBook('shared');
+    if (generation !== shadow.generation) await repriceShadow(tx, await loadPriceBook(tx.client));
 
-      const { rows: ids } = await tx.query<{ backfill_id: string }>(`SELECT DISTINCT backfill_id FROM ${S}.backfill_events`);
-      const backfills = await tx.lockBackfills(ids.map((r) => r.backfill_id), 'share');
-      const gone = ids.map((r) => r.backfill_id).filter((id) => backfills.get(id)?.state !== 'open' && backfills.get(id)?.state !== 'closed');
-      if (gone.length > 0) {
-        await tx.query(`DELETE FROM ${S}.backfill_events WHERE backfill_id = ANY($1::text[])`, [gone]);
-        await tx.query(
-          `DELETE FROM ${S}.applied_events a WHERE NOT a.live
-             AND NOT EXISTS (SELECT 1 FROM ${S}.backfill_events m WHERE m.tenant_id = a.tenant_id AND m.event_id = a.event_id)`,
-        );
-      }
-
-      const { rows: sessions } = await tx.query<{ tenant_id: string; session_id: string }>(
-        `SELECT tenant_id, session_id FROM ${S}.applied_events
-         UNION SELECT a.tenant_id, a.session_id FROM public.applied_events a JOIN ${S}.applied_events r USING (tenant_id, event_id)`,
-      );
-      const refs = sessions.map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id }));
-      await tx.lockSessions(refs);
-      await hooks.afterLocks?.();
-
-      const { rowCount: replaced } = await tx.query(
-        `WITH old AS (
-           DELETE FROM public.applied_events a USING ${S}.applied_events r
-           WHERE a.tenant_id = r.tenant_id AND a.event_id = r.event_id
-           RETURNING a.tenant_id, a.event_id, a.live, a.applied_at)
-         INSERT INTO public.applied_events (${COLUMNS}, live, staged, applied_at)
-         SELECT ${COLUMNS.split(',').map((c) => `r.${c.trim()}`).join(', ')}, r.live OR coalesce(old.live, false), true, coalesce(old.applied_at, r.applied_at)
-         FROM ${S}.applied_events r LEFT JOIN old USING (tenant_id, event_id)`,
-      );
-      // Memberships follow their event's (re-derived) session; then the replay's own are added.
+    const { rows: ids } = await tx.query<{ backfill_id: string }>(`SELECT DISTINCT backfill_id FROM ${S}.backfill_events`);
+    const backfills = await tx.lockBackfills(ids.map((r) => r.backfill_id), 'share');
+    const gone = ids.map((r) => r.backfill_id).filter((id) => backfills.get(id)?.state !== 'open' && backfills.get(id)?.state !== 'closed');
+    if (gone.length > 0) {
+      await tx.query(`DELETE FROM ${S}.backfill_events WHERE backfill_id = ANY($1::text[])`, [gone]);
       await tx.query(
-        `UPDATE public.backfill_events m SET session_id = r.session_id FROM ${S}.applied_events r
-         WHERE m.tenant_id = r.tenant_id AND m.event_id = r.event_id AND m.session_id <> r.session_id`,
+        `DELETE FROM ${S}.applied_events a WHERE NOT a.live
+           AND NOT EXISTS (SELECT 1 FROM ${S}.backfill_events m WHERE m.tenant_id = a.tenant_id AND m.event_id = a.event_id)`,
       );
-      await tx.query(`INSERT INTO public.backfill_events SELECT * FROM ${S}.backfill_events ON CONFLICT DO NOTHING`);
-      await recomputeSessions(tx, refs);
-      await tx.query(`DROP SCHEMA ${S} CASCADE`);
-      return { events: replaced ?? 0, sessions: refs.length };
+    }
+
+    const { rows: sessions } = await tx.query<{ tenant_id: string; session_id: string }>(
+      `SELECT tenant_id, session_id FROM ${S}.applied_events
+       UNION SELECT a.tenant_id, a.session_id FROM public.applied_events a JOIN ${S}.applied_events r USING (tenant_id, event_id)`,
+    );
+    const refs = sessions.map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id }));
+    await tx.lockSessions(refs);
+
+    const { rowCount: replaced } = await tx.query(
+      `WITH old AS (
+         DELETE FROM public.applied_events a USING ${S}.applied_events r
+         WHERE a.tenant_id = r.tenant_id AND a.event_id = r.event_id
+         RETURNING a.tenant_id, a.event_id, a.live, a.applied_at)
+       INSERT INTO public.applied_events (${COLUMNS}, live, staged, applied_at)
+       SELECT ${COLUMNS.split(',').map((c) => `r.${c.trim()}`).join(', ')}, r.live OR coalesce(old.live, false), true, coalesce(old.applied_at, r.applied_at)
+       FROM ${S}.applied_events r LEFT JOIN old USING (tenant_id, event_id)`,
+    );
+    // Memberships follow their event's (re-derived) session; then the replay's own are added.
+    await tx.query(
+      `UPDATE public.backfill_events m SET session_id = r.session_id FROM ${S}.applied_events r
+       WHERE m.tenant_id = r.tenant_id AND m.event_id = r.event_id AND m.session_id <> r.session_id`,
+    );
+    await tx.query(`INSERT INTO public.backfill_events SELECT * FROM ${S}.backfill_events ON CONFLICT DO NOTHING`);
+    await recomputeSessions(tx, refs);
+    await tx.query(`DROP SCHEMA ${S} CASCADE`);
+    return { events: replaced ?? 0, sessions: refs.length };
   });
 }
 
 /** Re-prices the shadow's book-priced and unpriced usage rows with `book`. */
 async function repriceShadow(tx: LedgerTx, book: PriceBook): Promise<void> {
-  const { rows } = await tx.query<{ tenant_id: string; event_id: string; occurred_ms: string; provider: string | null; model: string | null; i: string; o: string; c: string; r: string }>(
-    `SELECT tenant_id, event_id, (extract(epoch FROM occurred_at) * 1000)::bigint::text AS occurred_ms, provider, model,
-            input_tokens::text AS i, output_tokens::text AS o, cached_input_tokens::text AS c, reasoning_tokens::text AS r
-     FROM ${SHADOW_SCHEMA}.applied_events WHERE type = 'llm.usage' AND reported_cost IS NULL`,
+  const { rows } = await tx.query<StoredRow>(
+    `SELECT ${STORED_COLUMNS} FROM ${SHADOW_SCHEMA}.applied_events a WHERE a.type = 'llm.usage' AND a.reported_cost IS NULL`,
   );
-  const priced = rows.map((r) => {
-    const e: TraceEvent = traceEvent({
-      eventId: r.event_id, tenantId: r.tenant_id, sessionId: '', type: 'llm.usage', occurredAtMs: Number(r.occurred_ms), provider: r.provider,
-      model: r.model, inputTokens: Number(r.i), outputTokens: Number(r.o), cachedInputTokens: Number(r.c), reasoningTokens: Number(r.r),
-    });
-    const p = book.price(e);
-    return { tenant_id: r.tenant_id, event_id: r.event_id, cost: p === null ? null : formatMoney(p.costNanos), source: p?.source ?? null, version: p?.priceVersion ?? null };
+  const priced = rows.map(storedEntry).map(({ event }) => {
+    const p = book.price(event);
+    return { tenant_id: event.tenantId, event_id: event.eventId, cost: p === null ? null : formatMoney(p.costNanos), source: p?.source ?? null, version: p?.priceVersion ?? null };
   });
   if (priced.length === 0) return;
   await tx.query(

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
-import { formatMoney, parseMoney, traceEvent, type PriceBook, type TraceEvent } from '@traceledger/core';
+import { UNKNOWN_MODEL, formatMoney, type PriceBook } from '@traceledger/core';
 import { recomputeSessions } from './ledger/recompute.js';
+import { STORED_COLUMNS, storedEntry, type StoredEntry, type StoredRow } from './ledger/rows.js';
 import { LedgerTx, inLedgerTransaction, type LedgerHooks } from './ledger/tx.js';
 
 /** What re-pricing changes for one tenant and model. */
@@ -24,22 +25,6 @@ export interface RepricePlan {
   lines: RepriceLine[];
   sessions: number;
   events: number;
-}
-
-interface Candidate {
-  tenant_id: string;
-  event_id: string;
-  session_id: string;
-  occurred_ms: string;
-  provider: string | null;
-  model: string | null;
-  input_tokens: string;
-  output_tokens: string;
-  cached_input_tokens: string;
-  reasoning_tokens: string;
-  cost: string | null;
-  price_version: string | null;
-  counts: boolean;
 }
 
 interface Change {
@@ -94,12 +79,12 @@ export async function reprice(
   );
 }
 
-const CANDIDATE = `type = 'llm.usage' AND (cost_source = 'book' OR cost IS NULL)
-  AND occurred_at >= $1 AND occurred_at < $2 AND ($3::text IS NULL OR tenant_id = $3)`;
+const CANDIDATE = `a.type = 'llm.usage' AND (a.cost_source = 'book' OR a.cost IS NULL)
+  AND a.occurred_at >= $1 AND a.occurred_at < $2 AND ($3::text IS NULL OR a.tenant_id = $3)`;
 
 async function candidateSessions(tx: LedgerTx, options: { from: Date; to: Date; tenantId?: string }): Promise<{ tenantId: string; sessionId: string }[]> {
   const { rows } = await tx.query<{ tenant_id: string; session_id: string }>(
-    `SELECT DISTINCT tenant_id, session_id FROM applied_events WHERE ${CANDIDATE}`,
+    `SELECT DISTINCT a.tenant_id, a.session_id FROM applied_events a WHERE ${CANDIDATE}`,
     [options.from.toISOString(), options.to.toISOString(), options.tenantId ?? null],
   );
   return rows.map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id }));
@@ -110,39 +95,36 @@ async function candidates(
   db: Pool | LedgerTx,
   options: { from: Date; to: Date; tenantId?: string },
   sessions?: readonly { tenantId: string; sessionId: string }[],
-): Promise<Candidate[]> {
+): Promise<StoredEntry[]> {
   const params: unknown[] = [options.from.toISOString(), options.to.toISOString(), options.tenantId ?? null];
   let scope = '';
   if (sessions !== undefined) {
     params.push(sessions.map((s) => s.tenantId), sessions.map((s) => s.sessionId));
-    scope = ' AND (tenant_id, session_id) IN (SELECT * FROM unnest($4::text[], $5::text[]))';
+    scope = ' AND (a.tenant_id, a.session_id) IN (SELECT * FROM unnest($4::text[], $5::text[]))';
   }
-  const { rows } = await (db instanceof LedgerTx ? db.client : db).query<Candidate>(
-    `SELECT tenant_id, event_id, session_id, (extract(epoch FROM occurred_at) * 1000)::bigint::text AS occurred_ms, provider, model,
-            input_tokens::text, output_tokens::text, cached_input_tokens::text, reasoning_tokens::text, cost::text, price_version,
-            (NOT staged AND voided_by IS NULL AND replaced_by IS NULL) AS counts
-     FROM applied_events WHERE ${CANDIDATE}${scope}
-     ORDER BY tenant_id, event_id`,
+  const { rows } = await (db instanceof LedgerTx ? db.client : db).query<StoredRow>(
+    `SELECT ${STORED_COLUMNS} FROM applied_events a WHERE ${CANDIDATE}${scope} ORDER BY a.tenant_id, a.event_id`,
     params,
   );
-  return rows;
+  return rows.map(storedEntry);
 }
 
-function plan(book: PriceBook, rows: readonly Candidate[]): { changes: Change[]; stillUnpriced: Map<string, number> } {
+function plan(book: PriceBook, rows: readonly StoredEntry[]): { changes: Change[]; stillUnpriced: Map<string, number> } {
   const changes: Change[] = [];
   const stillUnpriced = new Map<string, number>();
-  for (const r of rows) {
-    const priced = book.price(candidateEvent(r));
-    const oldNanos = r.cost === null ? null : parseMoney(r.cost);
+  for (const { event, billed, marks } of rows) {
+    const priced = book.price(event);
+    const oldNanos = billed?.costNanos ?? null;
     const newNanos = priced?.costNanos ?? null;
-    const model = r.model ?? '(unknown)';
+    const model = event.model ?? UNKNOWN_MODEL;
     if (newNanos === null) {
-      const k = `${r.tenant_id}\u0000${model}`;
+      const k = `${event.tenantId}\u0000${model}`;
       stillUnpriced.set(k, (stillUnpriced.get(k) ?? 0) + 1);
       continue;
     }
-    if (oldNanos === newNanos && r.price_version === priced?.priceVersion) continue;
-    changes.push({ tenantId: r.tenant_id, eventId: r.event_id, sessionId: r.session_id, model, oldNanos, newNanos, version: priced?.priceVersion ?? null, counts: r.counts });
+    if (oldNanos === newNanos && (billed?.priceVersion ?? null) === priced?.priceVersion) continue;
+    const counts = !marks.staged && marks.voidedBy === null && marks.replacedBy === null;
+    changes.push({ tenantId: event.tenantId, eventId: event.eventId, sessionId: event.sessionId, model, oldNanos, newNanos, version: priced?.priceVersion ?? null, counts });
   }
   return { changes, stillUnpriced };
 }
@@ -182,20 +164,4 @@ function summarise(changes: readonly Change[], stillUnpriced: Map<string, number
         difference: formatMoney(l.newNanos - l.oldNanos),
       })),
   };
-}
-
-function candidateEvent(r: Candidate): TraceEvent {
-  return traceEvent({
-    eventId: r.event_id,
-    tenantId: r.tenant_id,
-    sessionId: r.session_id,
-    type: 'llm.usage',
-    occurredAtMs: Number(r.occurred_ms),
-    provider: r.provider,
-    model: r.model,
-    inputTokens: Number(r.input_tokens),
-    outputTokens: Number(r.output_tokens),
-    cachedInputTokens: Number(r.cached_input_tokens),
-    reasoningTokens: Number(r.reasoning_tokens),
-  });
 }
