@@ -162,9 +162,11 @@ export async function swapReplay(pool: Pool, shadow: Shadow): Promise<SwapResult
       `WITH old AS (
          DELETE FROM public.applied_events a USING ${S}.applied_events r
          WHERE a.tenant_id = r.tenant_id AND a.event_id = r.event_id
-         RETURNING a.tenant_id, a.event_id, a.live, a.applied_at)
-       INSERT INTO public.applied_events (${COLUMNS}, live, staged, applied_at)
-       SELECT ${COLUMNS.split(',').map((c) => `r.${c.trim()}`).join(', ')}, r.live OR coalesce(old.live, false), true, coalesce(old.applied_at, r.applied_at)
+         RETURNING a.tenant_id, a.event_id, a.live, a.staged, a.voided_by, a.replaced_by, a.applied_at)
+       -- The old marks are kept (the recompute below rewrites only those that change).
+       INSERT INTO public.applied_events (${COLUMNS}, live, staged, voided_by, replaced_by, applied_at)
+       SELECT ${COLUMNS.split(',').map((c) => `r.${c.trim()}`).join(', ')}, r.live OR coalesce(old.live, false),
+              coalesce(old.staged, NOT r.live), old.voided_by, old.replaced_by, coalesce(old.applied_at, r.applied_at)
        FROM ${S}.applied_events r LEFT JOIN old USING (tenant_id, event_id)`,
     );
     // Memberships follow their event's (re-derived) session; then the replay's own are added.
