@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatMoney, normaliseDecimalText, parseMoney, type EndStatus, type TraceEvent } from '@traceledger/core';
-import { applyEvents, verifyDerived } from '@traceledger/db';
+import { applyEvents, verifyLedger } from '@traceledger/db';
 import { buildQueryApp } from '@traceledger/query';
 import { rawNumber } from './helpers/pipeline.js';
 import { createTestDatabase, headerTenant, testLogger, uid } from './helpers/world.js';
@@ -118,7 +118,7 @@ describe(`billing = analytics = SQL over trace_sessions (TL_SEED=${seed})`, () =
       expect(rawNumber(billing.body, 'totalCost')).toBe(sql.cost);
       expect(rawNumber(platform.body, 'totalCost')).toBe(sql.cost);
     }
-    expect(await verifyDerived(pool)).toEqual([]);
+    expect((await verifyLedger(pool)).drifts).toEqual([]);
   });
 
   it('verify reports a rollup that no longer matches trace_sessions', async () => {
@@ -128,7 +128,7 @@ describe(`billing = analytics = SQL over trace_sessions (TL_SEED=${seed})`, () =
        WHERE ctid = (SELECT ctid FROM session_rollup_hourly WHERE tenant_id = $1 AND sessions > 0 ORDER BY hour, status LIMIT 1)`,
       [tenant],
     );
-    const drift = await verifyDerived(pool, { tenantId: tenant });
+    const { drifts: drift } = await verifyLedger(pool, { tenantId: tenant });
     expect(drift).toHaveLength(1);
     expect(drift[0]).toMatchObject({ check: 'rollup', tenantId: tenant });
   });

@@ -90,6 +90,13 @@ export async function closeBackfill(pool: Pool, backfillId: string, hooks?: Ledg
       await tx.query(`UPDATE backfills SET state = 'closed', closed_at = now(), closed_seq = nextval('backfill_close_seq') WHERE backfill_id = $1`, [backfillId]);
       const { sessions, events } = await membersOf(tx, backfillId);
       await tx.lockSessions(sessions);
+      // Its members are in force now: one statement for the mark most of them change, so the
+      // recompute (which applies the whole rule and owns every mark) rewrites only the rest.
+      await tx.query(
+        `UPDATE applied_events a SET staged = false FROM backfill_events m
+         WHERE m.backfill_id = $1 AND a.tenant_id = m.tenant_id AND a.event_id = m.event_id AND a.staged`,
+        [backfillId],
+      );
       await recomputeSessions(tx, sessions);
       return { sessions: sessions.length, events, alreadyClosed: false };
     },

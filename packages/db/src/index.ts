@@ -19,7 +19,7 @@ export {
 } from './ledger/index.js';
 export type { SourcedEvent, ApplyResult, RefusedEvent, Pricing, FailureKind, Refusal, SessionRef, LedgerHooks, StoredEntry, StoredRow, RecomputeResult } from './ledger/index.js';
 export { PRICES_DIR, readPriceFiles, storePriceEntries, loadPriceBook, loadPriceEntries } from './price-book.js';
-export { verifyLedger, verifyDerived } from './verify.js';
+export { verifyLedger } from './verify.js';
 export type { Drift, VerifyResult, VerifyProgress, VerifyOptions } from './verify.js';
 export { withTenant } from './tenant.js';
 export { reprice } from './reprice.js';

@@ -285,16 +285,3 @@ async function derivedDrifts(client: PoolClient, tenant: string | null): Promise
     ...models.map((r) => ({ check: 'models' as const, tenantId: r.tenant_id, key: `session ${r.session_id}`, expected: r.expected, actual: r.actual })),
   ];
 }
-
-/**
- * Compatibility wrapper: only the derived structures (rollups, per-model usage) against
- * trace_sessions, for callers that do not need the ledger check.
- */
-export async function verifyDerived(pool: Pool, options: { tenantId?: string } = {}): Promise<Drift[]> {
-  const client = await pool.connect();
-  try {
-    return await derivedDrifts(client, options.tenantId ?? null);
-  } finally {
-    client.release();
-  }
-}

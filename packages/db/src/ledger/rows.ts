@@ -238,9 +238,9 @@ export async function writeMarks(tx: LedgerTx, changes: readonly { tenantId: str
   tx.assertLocked(changes);
   await tx.query(
     `UPDATE applied_events a SET staged = x.staged, voided_by = x.voided_by, replaced_by = x.replaced_by
-     FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, staged boolean, voided_by text, replaced_by text)
+     FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[]) AS x(tenant_id, event_id, staged, voided_by, replaced_by)
      WHERE a.tenant_id = x.tenant_id AND a.event_id = x.event_id`,
-    [JSON.stringify(changes.map((c) => ({ tenant_id: c.tenantId, event_id: c.eventId, staged: c.marks.staged, voided_by: c.marks.voidedBy, replaced_by: c.marks.replacedBy })))],
+    [changes.map((c) => c.tenantId), changes.map((c) => c.eventId), changes.map((c) => c.marks.staged), changes.map((c) => c.marks.voidedBy), changes.map((c) => c.marks.replacedBy)],
   );
 }
 
