@@ -2,27 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { EventCodec } from '@traceledger/contract';
 import type { Pool } from '@traceledger/db';
 import type { KafkaPort } from '@traceledger/kafka';
-import { key, nanos } from './model.js';
+import { key, nanos, type ExpectedSession } from './model.js';
 
-/** A trace_sessions row, numbers as exact integers (cost in nano-units). */
-export interface ActualSession {
-  tenant: string;
-  sessionId: string;
-  agentId: string | null;
-  teamId: string | null;
-  startedAtMs: number;
-  endedAtMs: number | null;
-  status: string;
-  eventCount: bigint;
-  toolCalls: bigint;
-  inputTokens: bigint;
-  outputTokens: bigint;
-  cachedInputTokens: bigint;
-  reasoningTokens: bigint;
-  costNanos: bigint;
-  unpricedEvents: bigint;
-  unpricedTokens: bigint;
-}
+/** A trace_sessions row, numbers as exact integers (cost in nano-units): the shape the model computes. */
+export type ActualSession = ExpectedSession;
 
 export async function readSessions(pool: Pool): Promise<Map<string, ActualSession>> {
   const { rows } = await pool.query<Record<string, string | null>>(
