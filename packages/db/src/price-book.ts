@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PriceBook, formatMoney, parseMoney, parsePriceBookFile, type PriceEntry } from '@traceledger/core';
 import type { Pool, PoolClient } from 'pg';
-import { inLedgerTransaction } from './ledger/tx.js';
+import { inLedgerTransaction, type LedgerHooks } from './ledger/tx.js';
 
 /** The repository's price-book folder (`prices/*.json`). */
 export const PRICES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../prices');
@@ -23,7 +23,7 @@ export function readPriceFiles(dir: string = PRICES_DIR): PriceEntry[] {
  * every fold that starts afterwards prices with them and every fold that read the old book has
  * committed first (docs/architecture.md, "One concurrency rule").
  */
-export async function storePriceEntries(pool: Pool, entries: readonly PriceEntry[]): Promise<number> {
+export async function storePriceEntries(pool: Pool, entries: readonly PriceEntry[], hooks?: LedgerHooks): Promise<number> {
   if (entries.length === 0) return 0;
   // Nothing new (the usual start of a service): no exclusive lock, no waiting for the folds.
   if ((await missingEntries(pool, entries)) === 0) return 0;
@@ -49,7 +49,7 @@ export async function storePriceEntries(pool: Pool, entries: readonly PriceEntry
     );
     if ((rowCount ?? 0) > 0) await tx.query('UPDATE price_book_state SET generation = generation + 1');
     return rowCount ?? 0;
-  });
+  }, hooks);
 }
 
 async function missingEntries(pool: Pool, entries: readonly PriceEntry[]): Promise<number> {

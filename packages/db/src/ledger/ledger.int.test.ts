@@ -334,6 +334,31 @@ describe('the ledger: one concurrency rule', () => {
     await expectConsistent(tenant);
   });
 
+  it('a fold that waits on the price-book lock while a version is stored prices with that version', async () => {
+    const tenant = `t-${uid()}`;
+    const model = `m-${uid()}`;
+    const entry = (version: string, input: bigint): PriceEntry => ({
+      version, provider: null, model, effectiveFromMs: T - 86_400_000, inputPerMillion: input, outputPerMillion: 0n, cachedInputPerMillion: 0n, reasoningPerMillion: 0n,
+    });
+    await storePriceEntries(pool, [entry('b-v1', 1_000_000_000n)]);
+    const pricing = bookPricing();
+    const usage = (id: string, sessionId: string): TraceEvent => ev({ eventId: id, tenantId: tenant, sessionId, model, costNanos: null, inputTokens: 1_000_000 });
+    await applyEvents(pool, [{ event: usage('u1', 's1') }], pricing);
+    // The store holds the exclusive lock; a fold of a session the reprice will not know about waits.
+    const g = gate();
+    const store = storePriceEntries(operator, [entry('b-v2', 3_000_000_000n)], g.hooks);
+    await g.reached;
+    const fold = applyEvents(pool, [{ event: usage('u2', 's-new') }], pricing);
+    await waitFor(async () => {
+      const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'traceledger-test' AND wait_event = 'advisory'");
+      return (rows[0]?.n ?? 0) > 0;
+    }, { what: 'the fold to wait on the price-book lock', timeoutMs: 10_000, intervalMs: 20 });
+    g.open();
+    await Promise.all([store, fold]);
+    expect(await row(tenant, 's-new')).toEqual({ input: '1000000', cost: '3.000000000', event_count: '1' });
+    await expectConsistent(tenant);
+  });
+
   it('two transactions folding a void and its target for one session at once: the target never counts', async () => {
     for (const voidFirst of [true, false]) {
       const tenant = `t-${uid()}`;

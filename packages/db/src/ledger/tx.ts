@@ -59,10 +59,10 @@ export class LedgerTx {
   async lockPriceBook(mode: 'shared' | 'exclusive'): Promise<bigint> {
     this.enter(Level.PriceBook, 'the price-book lock');
     const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
-    const { rows } = await this.query<{ generation: string }>(
-      `SELECT generation::text FROM (SELECT ${fn}($1::bigint)) l, price_book_state`,
-      [PRICE_BOOK_LOCK_KEY],
-    );
+    // Two statements: under READ COMMITTED a statement reads the snapshot taken when it started,
+    // so a read in the locking statement would miss a version stored while it waited for the lock.
+    await this.query(`SELECT ${fn}($1::bigint)`, [PRICE_BOOK_LOCK_KEY]);
+    const { rows } = await this.query<{ generation: string }>('SELECT generation::text FROM price_book_state');
     return BigInt(rows[0]?.generation ?? '0');
   }
 
