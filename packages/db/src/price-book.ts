@@ -38,7 +38,6 @@ export async function storePriceEntries(pool: Pool, entries: readonly PriceEntry
     reasoning_per_million: formatMoney(e.reasoningPerMillion),
   }));
   return inLedgerTransaction(pool, async (tx) => {
-    await tx.lockPriceBook('exclusive');
     const { rowCount } = await tx.query(
     `INSERT INTO price_book (version, provider, model, effective_from, input_per_million, output_per_million,
         cached_input_per_million, reasoning_per_million)
@@ -49,7 +48,7 @@ export async function storePriceEntries(pool: Pool, entries: readonly PriceEntry
     );
     if ((rowCount ?? 0) > 0) await tx.query('UPDATE price_book_state SET generation = generation + 1');
     return rowCount ?? 0;
-  }, hooks);
+  }, hooks, { priceBook: 'exclusive' });
 }
 
 async function missingEntries(pool: Pool, entries: readonly PriceEntry[]): Promise<number> {

@@ -3,7 +3,7 @@ import { backfillArrival, formatMoney, type PriceBook } from '@traceledger/core'
 import { loadPriceBook } from './price-book.js';
 import type { RefusedEvent, SourcedEvent } from './ledger/apply.js';
 import { recomputeSessions } from './ledger/recompute.js';
-import { STORED_COLUMNS, eventKey, insertRows, storedEntry, type NewLedgerRow, type StoredRow } from './ledger/rows.js';
+import { STORED_COLUMNS, eventKey, insertShadowRows, storedEntry, type NewLedgerRow, type StoredRow } from './ledger/rows.js';
 import { inLedgerTransaction, type LedgerTx } from './ledger/tx.js';
 
 /** The schema a replay records into; dropped and made anew by every replay. */
@@ -73,7 +73,7 @@ export async function foldIntoShadow(pool: Pool, shadow: Shadow, batch: readonly
     });
     // Live copies first, so a row that arrived both ways is recorded live.
     rows.sort((a, b) => Number(b.live) - Number(a.live));
-    const fresh = await insertRows(client, `${SHADOW_SCHEMA}.applied_events`, rows);
+    const fresh = await insertShadowRows(client, `${SHADOW_SCHEMA}.applied_events`, rows);
     // A later live copy of an event first recorded from a backfill makes it live.
     const live = rows.filter((r) => r.live && !fresh.has(eventKey(r.event.tenantId, r.event.eventId)));
     if (live.length > 0) {

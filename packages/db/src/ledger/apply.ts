@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { aggregateBySession, backfillArrival, type BackfillArrival, type TraceEvent } from '@traceledger/core';
 import { recomputeSessions } from './recompute.js';
-import { eventKey, existingLedgerRows, insertLedgerRows, insertMemberships, markLive, mergeSessions, sessionsWithVoidsNaming, type NewLedgerRow } from './rows.js';
+import { eventKey, existingLedgerRows, insertLedgerRows, insertMemberships, markLive, mergeSessions, type NewLedgerRow } from './rows.js';
 import { reportedOnly, type Pricing } from './pricing.js';
 import { inLedgerTransaction, sessionRefKey, type LedgerHooks, type SessionRef } from './tx.js';
 
@@ -48,8 +48,7 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
   return inLedgerTransaction(
     pool,
     async (tx) => {
-      const generation = await tx.lockPriceBook('shared');
-      const priceOf = await pricing.priceOf(tx, generation);
+      const priceOf = await pricing.priceOf(tx, tx.generation ?? 0n);
 
       const backfillIds = new Set(batch.flatMap((s) => (s.backfillId === undefined ? [] : [s.backfillId])));
       const backfills = await tx.lockBackfills(backfillIds, 'share');
@@ -91,7 +90,7 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
         partition: s.partition ?? null,
         offset: s.offset ?? null,
       }));
-      const fresh = await insertLedgerRows(tx, rows);
+      const { fresh, namedByVoid } = await insertLedgerRows(tx, rows);
       const recompute = new Map<string, SessionRef>();
       const touch = (e: SessionRef): void => void recompute.set(sessionRefKey(e), { tenantId: e.tenantId, sessionId: e.sessionId });
 
@@ -117,10 +116,8 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
       const freshCounted = [...firstOfId.values()].filter(({ s, arrival }) => s.backfillId !== undefined && arrival?.kind === 'count' && fresh.has(eventKey(s.event.tenantId, s.event.eventId)));
       for (const { s } of freshCounted) touch(s.event);
       for (const e of freshLive) if (e.type === 'event.voided' || (tx.owners.get(sessionRefKey(e)) ?? null) !== null) touch(e);
-      for (const k of await sessionsWithVoidsNaming(tx, freshLive.filter((e) => e.type !== 'event.voided'))) {
-        const [tenantId = '', sessionId = ''] = k.split('\u0000');
-        touch({ tenantId, sessionId });
-      }
+      // A new event that a void recorded earlier names: the rule decides whether it counts.
+      for (const e of freshLive) if (namedByVoid.has(eventKey(e.tenantId, e.eventId))) touch(e);
       const fast = freshLive.filter((e) => e.type !== 'event.voided' && !recompute.has(sessionRefKey(e)));
       const billed = new Map(rows.map((r) => [eventKey(r.event.tenantId, r.event.eventId), r.billed]));
       const states = [...aggregateBySession(fast, (e) => billed.get(eventKey(e.tenantId, e.eventId)) ?? null).values()];
@@ -134,5 +131,6 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
       };
     },
     hooks,
+    { priceBook: 'shared' },
   );
 }

@@ -28,16 +28,30 @@ export interface NewLedgerRow {
   offset: string | null;
 }
 
-/** Records events of locked sessions (ON CONFLICT DO NOTHING); returns the keys `tenant\0event` of those recorded now. */
-export async function insertLedgerRows(tx: LedgerTx, rows: readonly NewLedgerRow[]): Promise<Set<string>> {
-  if (rows.length === 0) return new Set();
+/**
+ * Records events of locked sessions (ON CONFLICT DO NOTHING). Returns the keys `tenant\0event`
+ * of those recorded now, and of those among them that a void recorded before names (same tenant
+ * and session), found by the same statement.
+ */
+export async function insertLedgerRows(tx: LedgerTx, rows: readonly NewLedgerRow[]): Promise<{ fresh: Set<string>; namedByVoid: Set<string> }> {
+  if (rows.length === 0) return { fresh: new Set(), namedByVoid: new Set() };
   tx.assertLocked(rows.map((r) => ({ tenantId: r.event.tenantId, sessionId: r.event.sessionId })));
-  return insertRows(tx.client, 'applied_events', rows);
+  const inserted = await insertRows(tx.client, 'applied_events', rows, true);
+  return { fresh: new Set(inserted.map((r) => eventKey(r.tenant_id, r.event_id))), namedByVoid: new Set(inserted.filter((r) => r.named).map((r) => eventKey(r.tenant_id, r.event_id))) };
 }
 
-/** The INSERT of ledger rows into `table` (the live ledger, or a replay's shadow copy of it). */
-export async function insertRows(client: Pick<PoolClient, 'query'>, table: string, rows: readonly NewLedgerRow[]): Promise<Set<string>> {
-  if (rows.length === 0) return new Set();
+/** Records events in a replay's shadow copy of the ledger; returns the keys of those recorded now. */
+export async function insertShadowRows(client: Pick<PoolClient, 'query'>, table: string, rows: readonly NewLedgerRow[]): Promise<Set<string>> {
+  return new Set((await insertRows(client, table, rows, false)).map((r) => eventKey(r.tenant_id, r.event_id)));
+}
+
+/**
+ * The INSERT of ledger rows into `table`. With `voids`, each inserted row also says whether a void
+ * already in the table names it (the statement's snapshot predates its own inserts, and voids of
+ * this batch are handled by the caller anyway).
+ */
+async function insertRows(client: Pick<PoolClient, 'query'>, table: string, rows: readonly NewLedgerRow[], voids: boolean): Promise<{ tenant_id: string; event_id: string; named?: boolean }[]> {
+  if (rows.length === 0) return [];
   const payload = rows.map(({ event: e, billed, live, staged, partition, offset }) => ({
     tenant_id: e.tenantId,
     event_id: e.eventId,
@@ -63,8 +77,12 @@ export async function insertRows(client: Pick<PoolClient, 'query'>, table: strin
     live,
     staged,
   }));
-  const { rows: inserted } = await client.query<{ tenant_id: string; event_id: string }>(
-    `INSERT INTO ${table} (tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model,
+  const named = voids
+    ? `SELECT i.tenant_id, i.event_id, EXISTS (SELECT 1 FROM ${table} v WHERE v.tenant_id = i.tenant_id AND v.voids_event_id = i.event_id
+         AND v.session_id = i.session_id AND v.type = 'event.voided') AS named FROM ins i`
+    : 'SELECT tenant_id, event_id FROM ins';
+  const { rows: inserted } = await client.query<{ tenant_id: string; event_id: string; named?: boolean }>(
+    `WITH ins AS (INSERT INTO ${table} (tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model,
         input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, cost_source, price_version,
         status, voids_event_id, source_partition, source_offset, live, staged)
      SELECT tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model,
@@ -76,10 +94,11 @@ export async function insertRows(client: Pick<PoolClient, 'query'>, table: strin
         price_version text, status text, voids_event_id text, source_partition integer, source_offset bigint,
         live boolean, staged boolean)
      ON CONFLICT (tenant_id, event_id) DO NOTHING
-     RETURNING tenant_id, event_id`,
+     RETURNING tenant_id, event_id, session_id)
+     ${named}`,
     [JSON.stringify(payload)],
   );
-  return new Set(inserted.map((r) => eventKey(r.tenant_id, r.event_id)));
+  return inserted;
 }
 
 /** The key of an event in maps and sets. */
@@ -125,19 +144,6 @@ export async function insertMemberships(
     [members.map((m) => m.backfillId), members.map((m) => m.tenantId), members.map((m) => m.eventId), members.map((m) => m.sessionId)],
   );
   return rows.map((r) => ({ backfillId: r.backfill_id, tenantId: r.tenant_id, eventId: r.event_id, sessionId: r.session_id }));
-}
-
-/** Events named by a recorded void of the same session (any state): their sessions need the rule. */
-export async function sessionsWithVoidsNaming(tx: LedgerTx, events: readonly TraceEvent[]): Promise<Set<string>> {
-  if (events.length === 0) return new Set();
-  tx.assertLocked(events);
-  const { rows } = await tx.query<{ tenant_id: string; session_id: string }>(
-    `SELECT DISTINCT v.tenant_id, v.session_id FROM applied_events v
-     JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(t, e, s) ON v.tenant_id = k.t AND v.voids_event_id = k.e AND v.session_id = k.s
-     WHERE v.type = 'event.voided'`,
-    [events.map((e) => e.tenantId), events.map((e) => e.eventId), events.map((e) => e.sessionId)],
-  );
-  return new Set(rows.map((r) => sessionRefKey({ tenantId: r.tenant_id, sessionId: r.session_id })));
 }
 
 /** A ledger row as stored, with its marks and memberships. */

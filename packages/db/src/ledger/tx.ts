@@ -22,6 +22,22 @@ export function sortedSessions(sessions: Iterable<SessionRef>): SessionRef[] {
 /** Key of the price-book advisory lock ("tl-price" in ASCII). */
 const PRICE_BOOK_LOCK_KEY = '8387229549946169189';
 
+/**
+ * Takes the price-book lock and reads the generation in two statements of one round trip: under
+ * READ COMMITTED a statement reads the snapshot taken when it started, so a read in the locking
+ * statement would miss a version stored while it waited for the lock.
+ */
+function priceBookLockSql(mode: 'shared' | 'exclusive'): string {
+  const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+  return `SELECT ${fn}(${PRICE_BOOK_LOCK_KEY}); SELECT generation::text FROM price_book_state`;
+}
+
+/** The generation read by the last statement of a multi-statement query ending in priceBookLockSql. */
+function generationOf(results: unknown): bigint {
+  const last = (results as { rows: { generation?: string }[] }[]).at(-1);
+  return BigInt(last?.rows[0]?.generation ?? '0');
+}
+
 const LOCK_CHUNK = 5000;
 
 /** The lock levels, in the order a transaction may take them. */
@@ -36,6 +52,8 @@ type Level = (typeof Level)[keyof typeof Level];
  */
 export class LedgerTx {
   private level: Level = Level.None;
+  /** The price-book generation read under the price-book lock, when the transaction took it. */
+  generation: bigint | null = null;
   private readonly held = new Set<string>();
   private lastSession: SessionRef | null = null;
   /** The sessions' owners as locked (a closed replace-mode backfill, or null). */
@@ -58,12 +76,14 @@ export class LedgerTx {
    */
   async lockPriceBook(mode: 'shared' | 'exclusive'): Promise<bigint> {
     this.enter(Level.PriceBook, 'the price-book lock');
-    const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
-    // Two statements: under READ COMMITTED a statement reads the snapshot taken when it started,
-    // so a read in the locking statement would miss a version stored while it waited for the lock.
-    await this.query(`SELECT ${fn}($1::bigint)`, [PRICE_BOOK_LOCK_KEY]);
-    const { rows } = await this.query<{ generation: string }>('SELECT generation::text FROM price_book_state');
-    return BigInt(rows[0]?.generation ?? '0');
+    this.generation = generationOf(await this.client.query(priceBookLockSql(mode)));
+    return this.generation;
+  }
+
+  /** Records the price-book lock taken by the transaction's first round trip (inLedgerTransaction). */
+  lockedPriceBook(generation: bigint): void {
+    this.enter(Level.PriceBook, 'the price-book lock');
+    this.generation = generation;
   }
 
   /**
@@ -160,16 +180,27 @@ export interface LedgerHooks {
  * just before COMMIT (the last step of the concurrency rule), ROLLBACK on any error. A connection
  * that cannot even roll back is destroyed, not returned to the pool.
  */
-export async function inLedgerTransaction<T>(pool: Pool, fn: (tx: LedgerTx) => Promise<T>, hooks?: LedgerHooks): Promise<T> {
+export async function inLedgerTransaction<T>(
+  pool: Pool,
+  fn: (tx: LedgerTx) => Promise<T>,
+  hooks?: LedgerHooks,
+  options: { priceBook?: 'shared' | 'exclusive' } = {},
+): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   try {
-    await client.query("BEGIN; SET LOCAL traceledger.defer_rollup = 'on'");
     const tx = new LedgerTx(client);
+    // One round trip: BEGIN, deferred rollups and, when asked, the price-book lock (level 1).
+    const begin = "BEGIN; SET LOCAL traceledger.defer_rollup = 'on'";
+    if (options.priceBook === undefined) await client.query(begin);
+    else {
+      tx.lockedPriceBook(generationOf(await client.query(`${begin}; ${priceBookLockSql(options.priceBook)}`)));
+    }
     const result = await fn(tx);
     await hooks?.beforeCommit?.(tx);
-    await client.query('SELECT tl_rollup_flush()');
-    await client.query('COMMIT');
+    // Rollup buckets last, in one sorted pass, then COMMIT, in one round trip; an error in the
+    // flush skips the COMMIT and the ROLLBACK below ends the transaction.
+    await client.query('SELECT tl_rollup_flush(); COMMIT');
     return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {

@@ -1,3 +1,9 @@
+-- Indexes for the ledger's lookups.
+--
+-- Each new event asks whether a void recorded before names it: a probe of this (small, voids
+-- only) index instead of a scan of the whole ledger.
+CREATE INDEX applied_events_voids ON applied_events (tenant_id, voids_event_id) WHERE type = 'event.voided';
+
 -- One index on backfill members, keyed by event: the fold and recompute look memberships up by
 -- event (every staged record pays for each index); a backfill's members are read only by close,
 -- revert and status, which can afford to scan.
