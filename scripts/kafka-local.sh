@@ -14,6 +14,7 @@
 #   KAFKA_HOME_DIR    where the jars are cached, default ${XDG_CACHE_HOME:-$HOME/.cache}/traceledger/kafka-$KAFKA_VERSION
 #   KAFKA_DATA_DIR    log dirs, pid and logs of this instance, default $KAFKA_HOME_DIR/instance-$KAFKA_PORT
 #   KAFKA_HEAP        JVM heap, default 512m
+#   KAFKA_START_TIMEOUT_S  how long `start` waits for the broker to answer, default 180
 #   KAFKA_EXTRA_CONFIG  server.properties lines appended after the defaults (a later key wins), e.g.
 #                     "broker.session.timeout.ms=2000" so a SIGKILLed broker re-registers quickly
 # A second broker for a fault test is just another KAFKA_PORT and KAFKA_DATA_DIR.
@@ -27,7 +28,7 @@ KAFKA_DATA_DIR="${KAFKA_DATA_DIR:-$KAFKA_HOME_DIR/instance-$KAFKA_PORT}"
 KAFKA_HEAP="${KAFKA_HEAP:-512m}"
 LIBS="$KAFKA_HOME_DIR/libs"
 PIDFILE="$KAFKA_DATA_DIR/kafka.pid"
-START_TIMEOUT_S="${KAFKA_START_TIMEOUT_S:-90}"
+START_TIMEOUT_S="${KAFKA_START_TIMEOUT_S:-180}"
 
 log() { echo "kafka-local: $*" >&2; }
 
@@ -124,8 +125,14 @@ start() {
       -c "$KAFKA_DATA_DIR/server.properties" --ignore-formatted >/dev/null
   fi
   log "starting Apache Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (data in $KAFKA_DATA_DIR)"
-  # Readiness is read from the log lines this start writes, not from an earlier run's.
-  LOG_MARK="$(wc -c <"$KAFKA_DATA_DIR/logs/server.log" 2>/dev/null || echo 0)"
+  # Readiness is read from the log lines this start writes, not from an earlier run's: each start
+  # begins a fresh server.log (the previous one is kept as server.log.prev). An offset into a
+  # long-lived log is not enough: log4j rolls it at 20 MB, and a roll during start-up would hide
+  # the start line past the offset.
+  local f
+  for f in server.log server.log.1 server.log.2; do
+    if [ -f "$KAFKA_DATA_DIR/logs/$f" ]; then mv -f "$KAFKA_DATA_DIR/logs/$f" "$KAFKA_DATA_DIR/logs/$f.prev"; fi
+  done
   # setsid: the broker outlives this script and the shell that ran it.
   setsid nohup java -Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Djava.awt.headless=true \
@@ -137,8 +144,14 @@ start() {
   log "broker ready on 127.0.0.1:$KAFKA_PORT (pid $(cat "$PIDFILE"))"
 }
 
+# The start line of this start, in server.log or, should log4j have rolled it already, server.log.1.
+started_line_logged() {
+  # -s: either file may be missing; -q: a match counts even then.
+  grep -qs "Kafka Server started" "$KAFKA_DATA_DIR/logs/server.log" "$KAFKA_DATA_DIR/logs/server.log.1"
+}
+
 wait_ready() {
-  local pid="$1" deadline=$((SECONDS + START_TIMEOUT_S)) mark="${LOG_MARK:-0}"
+  local pid="$1" deadline=$((SECONDS + START_TIMEOUT_S)) next_report=$((SECONDS + 20))
   while [ $SECONDS -lt $deadline ]; do
     if ! kill -0 "$pid" 2>/dev/null; then
       log "broker exited during start; last lines of its log:"
@@ -146,13 +159,18 @@ wait_ready() {
       exit 1
     fi
     # The client port opens once the broker has joined the KRaft quorum and can serve metadata.
-    # grep without -q reads to the end: with -q, tail would die of SIGPIPE and fail the pipeline.
-    if port_open "$KAFKA_PORT" && tail -c +"$((mark + 1))" "$KAFKA_DATA_DIR/logs/server.log" 2>/dev/null | grep "Kafka Server started" >/dev/null; then
+    if port_open "$KAFKA_PORT" && started_line_logged; then
       return 0
+    fi
+    if [ $SECONDS -ge $next_report ]; then
+      # A broker killed uncleanly recovers its logs first, which takes a while with much data.
+      log "still starting after $((SECONDS - deadline + START_TIMEOUT_S))s; last log line: $(tail -n 1 "$KAFKA_DATA_DIR/logs/server.log" 2>/dev/null | cut -c1-200)"
+      next_report=$((SECONDS + 20))
     fi
     sleep 0.5
   done
-  log "broker did not become ready within ${START_TIMEOUT_S}s; see $KAFKA_DATA_DIR/logs/server.log"
+  log "broker did not become ready within ${START_TIMEOUT_S}s; last lines of $KAFKA_DATA_DIR/logs/server.log:"
+  tail -n 30 "$KAFKA_DATA_DIR/logs/server.log" "$KAFKA_DATA_DIR/logs/stdout.log" >&2 2>/dev/null || true
   exit 1
 }
 

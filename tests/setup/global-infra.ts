@@ -105,10 +105,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
       teardowns.push(() => kafka.stop());
       brokers = [`${kafka.getHost()}:${kafka.getMappedPort(9093)}`];
     } else {
-      await run('bash', [resolve(ROOT, 'scripts/kafka-local.sh'), 'start'], { timeout: 300_000 });
-      const { stdout } = await run('bash', [resolve(ROOT, 'scripts/kafka-local.sh'), 'brokers']);
+      const script = resolve(ROOT, 'scripts/kafka-local.sh');
+      const wasRunning = await run('bash', [script, 'status']).then(() => true, () => false);
+      await run('bash', [script, 'start'], { timeout: 300_000 });
+      const { stdout } = await run('bash', [script, 'brokers']);
       brokers = [stdout.trim()];
-      // The local broker is left running for the next run (scripts/kafka-local.sh stop ends it).
+      // Tests stop what they start: a broker this run started is stopped at its end; one that was
+      // already running (`npm run kafka:start`, .ci/run) is left as it was found.
+      if (!wasRunning) teardowns.push(() => run('bash', [script, 'stop'], { timeout: 60_000 }));
     }
   }
   if (!adminUrl) {
