@@ -71,7 +71,12 @@ describe('API keys and tenants', () => {
     expect(queryWrites.statusCode).toBe(403);
     const unauthenticatedBody = await p.ingest.inject({ method: 'POST', url: '/v1/events', payload: 'not even json', headers: { 'content-type': 'application/json' } });
     expect(unauthenticatedBody.statusCode).toBe(401);
-    expect((await p.query.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    // Probes, metrics and API docs are for operators' tools, which carry no tenant's key.
+    for (const app of [p.query, p.ingest]) {
+      for (const url of ['/health', '/healthz', '/ready', '/metrics', '/docs/json']) expect((await app.inject({ method: 'GET', url })).statusCode, url).toBe(200);
+      // A public prefix does not open what lies beside it.
+      expect((await app.inject({ method: 'GET', url: '/metrics/../api/billing/summary' })).statusCode).not.toBe(200);
+    }
   });
 
   it('stops accepting a revoked key', async () => {

@@ -26,6 +26,7 @@ async function runScript(mode: 'demo' | 'stack', databaseUrl: string) {
     KAFKA_CONSUMER_GROUP: `tl-e2e-${uid()}`,
     INGEST_PORT: String(await freePort()),
     QUERY_PORT: String(await freePort()),
+    CONSUMER_PORT: String(await freePort()),
     LOG_LEVEL: 'info',
   };
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/run.ts'), mode], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

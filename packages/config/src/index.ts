@@ -14,6 +14,8 @@ export interface Config {
   kafkaTopicPartitions: number;
   ingestPort: number;
   queryPort: number;
+  /** Port of the consumer's small HTTP server (probes and metrics); 0 picks a free one. */
+  consumerPort: number;
   /** Address the HTTP services bind to. */
   host: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -86,6 +88,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     kafkaTopicPartitions: int(env, 'KAFKA_TOPIC_PARTITIONS', 3, 1, 1000),
     ingestPort: int(env, 'INGEST_PORT', 4001, 0, 65535),
     queryPort: int(env, 'QUERY_PORT', 4002, 0, 65535),
+    consumerPort: int(env, 'CONSUMER_PORT', 4003, 0, 65535),
     host: str(env, 'HOST', '127.0.0.1', /^\S+$/, 'an address to bind to'),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1024, 64 * 1_048_576),

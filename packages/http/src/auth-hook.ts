@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator, Principal, Scope } from '@traceledger/auth';
+import { OPERATOR_PATHS } from './operator.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -9,10 +10,10 @@ declare module 'fastify' {
 }
 
 /**
- * Requires every route but the public ones (health, API docs) to carry credentials with `scope`,
+ * Requires every route but the public ones (probes, metrics, API docs) to carry credentials with `scope`,
  * checked on request arrival, before the body is read or parsed.
  */
-export function requireScope(app: FastifyInstance, auth: Authenticator, scope: Scope, publicPrefixes: readonly string[] = ['/healthz', '/docs']): void {
+export function requireScope(app: FastifyInstance, auth: Authenticator, scope: Scope, publicPrefixes: readonly string[] = OPERATOR_PATHS): void {
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0] ?? '';

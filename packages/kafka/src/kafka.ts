@@ -22,6 +22,8 @@ export interface KafkaPort {
    * commits nothing and is deleted afterwards. For operator tools such as the dead-letter command.
    */
   readTopic(topic: string, options?: { maxRecords?: number; timeoutMs?: number }): Promise<InRecord[]>;
+  /** Resolves when a broker answers a metadata request now (readiness probes); throws otherwise. */
+  ping(): Promise<void>;
 }
 
 export interface ConsumerOptions {
@@ -89,6 +91,8 @@ export interface BatchConsumer {
    * cannot be asked: then nobody knows, which a watchdog must treat as "maybe positive".
    */
   lag(): Promise<number | null>;
+  /** The same, per owned partition, in partition order (null as for `lag`). */
+  partitionLag(): Promise<{ partition: number; lag: number }[] | null>;
 }
 
 export const KafkaErrorCode = {
@@ -125,6 +129,16 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
         if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
       } finally {
         await admin.disconnect();
+      }
+    },
+    async ping() {
+      // A fresh admin without retries: a probe must say "not now" at once, not retry for seconds.
+      const admin = kafka.admin({ retry: { retries: 0 } });
+      try {
+        await admin.connect();
+        await admin.describeCluster();
+      } finally {
+        await admin.disconnect().catch(() => undefined);
       }
     },
     async consumerLag(groupId, topic) {
@@ -295,10 +309,15 @@ class KafkajsBatchConsumer implements BatchConsumer {
   }
 
   async lag(): Promise<number | null> {
+    const lags = await this.partitionLag();
+    return lags === null ? null : lags.reduce((sum, p) => sum + p.lag, 0);
+  }
+
+  async partitionLag(): Promise<{ partition: number; lag: number }[] | null> {
     const assigned = this.assigned;
     const topic = this.topic;
     if (assigned === null || topic === null) return null;
-    if (assigned.size === 0) return 0;
+    if (assigned.size === 0) return [];
     try {
       if (!this.adminConnected) {
         await this.admin.connect();
@@ -309,11 +328,10 @@ class KafkajsBatchConsumer implements BatchConsumer {
         this.admin.fetchOffsets({ groupId: this.groupId, topics: [topic] }),
       ]);
       const done = new Map((committed[0]?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
-      let lag = 0n;
-      for (const p of ends) {
-        if (assigned.has(p.partition)) lag += BigInt(p.high) - (done.get(p.partition) ?? BigInt(p.low));
-      }
-      return Number(lag);
+      return ends
+        .filter((p) => assigned.has(p.partition))
+        .map((p) => ({ partition: p.partition, lag: Number(BigInt(p.high) - (done.get(p.partition) ?? BigInt(p.low))) }))
+        .sort((a, b) => a.partition - b.partition);
     } catch (err) {
       this.log.debug({ err }, 'could not read the consumer lag');
       return null;

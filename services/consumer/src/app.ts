@@ -13,6 +13,7 @@ import {
 } from '@traceledger/db';
 import type { BatchConsumer, BatchContext, InRecord, Publisher } from '@traceledger/kafka';
 import { ConsumerError, ConsumerErrorCode } from './errors.js';
+import type { ConsumerMetrics } from './metrics.js';
 import type { BatchHooks } from './test-hooks.js';
 import { startWatchdog, type Watchdog } from './watchdog.js';
 
@@ -28,6 +29,8 @@ export interface ConsumerDeps {
   pricing?: Pricing;
   /** Fault-test hooks (see test-hooks.ts); none in production. */
   hooks?: BatchHooks;
+  /** Batch sizes, fold durations, events and dead letters for `/metrics` (see metrics.ts). */
+  metrics?: ConsumerMetrics;
 }
 
 export interface ConsumerOptions {
@@ -69,16 +72,19 @@ interface Readable {
  * letters are durable, so the caller may commit the batch's offsets.
  */
 export async function handleBatch(
-  deps: Pick<ConsumerDeps, 'deadLetters' | 'pool' | 'codec' | 'logger' | 'pricing' | 'hooks'>,
+  deps: Pick<ConsumerDeps, 'deadLetters' | 'pool' | 'codec' | 'logger' | 'pricing' | 'hooks' | 'metrics'>,
   options: ConsumerOptions,
   records: readonly InRecord[],
   ctx: Pick<BatchContext, 'heartbeat' | 'isActive'>,
 ): Promise<void> {
+  const endFold = deps.metrics?.foldDuration.startTimer();
   const readable: Readable[] = [];
   const dead: WireMessage[] = [];
+  const deadCodes: string[] = [];
   const bury = (r: InRecord, why: { code: string; reason: string; sqlstate?: string }): void => {
     deps.logger.warn({ code: why.code, sqlstate: why.sqlstate, topic: r.topic, partition: r.partition, offset: r.offset, reason: why.reason }, 'record sent to dead-letter topic');
     dead.push(deadLetterRecord(r, why));
+    deadCodes.push(why.code);
   };
   for (const r of records) {
     const d = decodeRecord(deps.codec, r);
@@ -114,6 +120,15 @@ export async function handleBatch(
   if (readable.length > 0) {
     await deps.hooks?.afterFold?.();
     deps.logger.info({ ...where, ...total, deadLetters: dead.length, transactions }, 'folded batch');
+  }
+  // Counted once the batch is durable: a batch retried after a failure is not counted twice.
+  const m = deps.metrics;
+  if (m !== undefined) {
+    m.batchRecords.observe(records.length);
+    m.events.inc({ outcome: 'applied' }, total.applied);
+    m.events.inc({ outcome: 'duplicate' }, total.duplicates);
+    for (const code of deadCodes) m.deadLetters.inc({ code });
+    endFold?.();
   }
 }
 

@@ -2,8 +2,12 @@ import { loadConfig } from '@traceledger/config';
 import { EventCodec } from '@traceledger/contract';
 import { bookPricing, createPool, loadPriceBook, migrate, readPriceFiles, storePriceEntries } from '@traceledger/db';
 import { createKafka } from '@traceledger/kafka';
+import { connectionChecks, createMetricsRegistry } from '@traceledger/http';
 import { createLogger } from '@traceledger/logging';
+import type { FastifyInstance } from 'fastify';
 import { buildConsumerService, type ConsumerService } from './app.js';
+import { buildConsumerHttp } from './http.js';
+import { consumerMetrics } from './metrics.js';
 import { faultTestHooks } from './test-hooks.js';
 
 const config = loadConfig();
@@ -19,6 +23,7 @@ pool.on('connect', (client) => {
   client.on('error', (err) => logger.warn({ err }, 'database connection lost during a transaction'));
 });
 let service: ConsumerService | null = null;
+let http: FastifyInstance | null = null;
 let exiting = false;
 
 /**
@@ -34,6 +39,7 @@ function shutdown(code: number, graceMs: number): void {
   }, graceMs);
   (async () => {
     await service?.stop();
+    await http?.close();
     await pool.end();
   })().then(
     () => {
@@ -55,25 +61,32 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 try {
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-consumer', logger });
+  const consumer = kafka.consumer({ groupId: config.kafkaConsumerGroup, sessionTimeoutMs: config.kafkaSessionTimeoutMs });
+  const registry = createMetricsRegistry('consumer');
+  const metrics = consumerMetrics(registry, consumer);
+  // Probes and metrics first, so /health answers and /ready says why while the rest starts.
+  http = buildConsumerHttp({ logger, registry, readiness: connectionChecks({ pool, kafka }) });
+  await http.listen({ port: config.consumerPort, host: config.host });
   if (config.migrateOnStart) await migrate(config.databaseUrl);
   // The price book: PRICES_DIR/*.json stored once per version. Folds price with the whole stored
   // book, reloaded whenever a new version is stored (e.g. by reprice) while this process runs.
   const added = await storePriceEntries(pool, readPriceFiles(config.pricesDir ?? undefined));
   const priceBook = await loadPriceBook(pool);
   logger.info({ entries: priceBook.size, added }, 'price book loaded');
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-consumer', logger });
   await kafka.ensureTopics([
     { topic: config.kafkaTopic, partitions: config.kafkaTopicPartitions },
     { topic: config.kafkaDeadLetterTopic, partitions: 1 },
   ]);
   service = buildConsumerService(
     {
-      consumer: kafka.consumer({ groupId: config.kafkaConsumerGroup, sessionTimeoutMs: config.kafkaSessionTimeoutMs }),
+      consumer,
       deadLetters: kafka.publisher(),
       pool,
       codec: EventCodec.fromDirectory(),
       logger,
       pricing: bookPricing(),
+      metrics,
       hooks: faultTestHooks({ crashAfterDbCommit: config.testCrashAfterDbCommit, stall: config.testStallBatch, holdBeforeCommitMs: config.testHoldBeforeCommitMs }, logger),
     },
     { topic: config.kafkaTopic, deadLetterTopic: config.kafkaDeadLetterTopic, watchdogMs: config.consumerWatchdogMs },

@@ -1,14 +1,18 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import type { TraceEvent } from '@traceledger/core';
 import type { Authenticator } from '@traceledger/auth';
 import { EventRejectedError, LIMITS, eventRecord, legacySummaryToEvents, parseEvent, type EventCodec, type LegacySummary } from '@traceledger/contract';
 import type { Pool } from '@traceledger/db';
 import type { OutMessage, Publisher } from '@traceledger/kafka';
-import { clientErrorHandler, errorHandler, notFoundHandler, requireScope, tenantOf } from '@traceledger/http';
+import { clientErrorHandler, createMetricsRegistry, errorHandler, notFoundHandler, registerOperatorRoutes, requireScope, tenantOf, type ReadinessCheck } from '@traceledger/http';
+import type { Registry } from 'prom-client';
 import { registerBodyReading } from './body.js';
 import { IngestError, IngestErrorCode } from './errors.js';
 import { IdempotencyStore, type StoredAnswer } from './idempotency.js';
+import { ingestMetrics } from './metrics.js';
 import { KeyedTokenBuckets } from './rate-limit.js';
 
 /** What the ingest app needs from the outside world. */
@@ -22,6 +26,10 @@ export interface IngestDeps {
   auth: Authenticator;
   /** Postgres: the answers of requests with an Idempotency-Key (`idempotency_keys`). */
   pool: Pool;
+  /** Where `/metrics` reads from (default: a registry of this app's own). */
+  registry?: Registry;
+  /** What `/ready` checks (main.ts: Kafka and Postgres); none: ready while the process answers. */
+  readiness?: readonly ReadinessCheck[];
 }
 
 export interface IngestOptions {
@@ -107,9 +115,28 @@ export function buildIngestApp(deps: IngestDeps, options: IngestOptions): Fastif
     // Type coercion would turn "12" into 12 and hide producer bugs; the contract checks types.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
   });
+  const registry = deps.registry ?? createMetricsRegistry('ingest');
+  const metrics = ingestMetrics(registry);
   app.setErrorHandler(errorHandler('TL_INGEST'));
   app.setNotFoundHandler(notFoundHandler('TL_INGEST'));
   requireScope(app, deps.auth, 'ingest');
+  registerOperatorRoutes(app, { registry, readiness: deps.readiness ?? [] });
+  // The OpenAPI document at /docs/json (browsable at /docs). Routes are declared in a plugin
+  // registered after it, so its onRoute hook sees them.
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'traceledger ingest API',
+        version: '1',
+        description:
+          'Trace events in, answered only after Kafka acknowledged them. Authenticate with an ingest-scope API key: `Authorization: Bearer <key>`. Each event is checked against contract v1 (docs/contract.md); a batch answer reports every event as accepted or rejected with a code naming the field.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+  void app.register(swaggerUi, { routePrefix: '/docs' });
   registerBodyReading(app, options.maxBodyBytes);
 
   // Per-key rate limits. Requests are counted on arrival, after the key is known and before the
@@ -146,6 +173,7 @@ export function buildIngestApp(deps: IngestDeps, options: IngestOptions): Fastif
     const ingestedAt = now();
     const messages: OutMessage[] = events.map((e) => eventRecord(deps.codec, e, ingestedAt));
     const deadline = Date.now() + publishTimeoutMs;
+    const endTimer = metrics.produceDuration.startTimer();
     try {
       // In sends of at most PUBLISH_CHUNK_BYTES, in order: one send puts all of a partition's
       // records in one record batch, and a batch over the broker's message.max.bytes (1 MB by
@@ -153,7 +181,10 @@ export function buildIngestApp(deps: IngestDeps, options: IngestOptions): Fastif
       for (const chunk of chunksOfBytes(messages, PUBLISH_CHUNK_BYTES)) {
         await deps.publisher.publish(options.topic, chunk, Math.max(1, deadline - Date.now()));
       }
+      endTimer({ outcome: 'ok' });
     } catch (cause) {
+      endTimer({ outcome: 'error' });
+      metrics.eventsRejected.inc({ code: IngestErrorCode.KafkaUnavailable }, events.length);
       throw new IngestError(
         IngestErrorCode.KafkaUnavailable,
         `the event log is not accepting writes right now; nothing from this request is counted as accepted, retry after ${options.retryAfterSeconds} s`,
@@ -190,6 +221,7 @@ export function buildIngestApp(deps: IngestDeps, options: IngestOptions): Fastif
       }
     });
     const rejected = results.filter((r) => r.status === 'rejected').length;
+    for (const r of results) if (r.code !== undefined) metrics.eventsRejected.inc({ code: r.code });
     if (accepted.length === 0) {
       request.log.info({ tenantId, rejected }, 'batch rejected');
       return {
@@ -206,6 +238,7 @@ export function buildIngestApp(deps: IngestDeps, options: IngestOptions): Fastif
       };
     }
     await publish(accepted);
+    metrics.eventsAccepted.inc({ route: '/v1/events' }, results.length - rejected);
     request.log.info({ tenantId, accepted: results.length - rejected, rejected }, 'events accepted');
     return { statusCode: rejected === 0 ? 202 : 207, body: JSON.stringify({ accepted: results.length - rejected, rejected, results }) };
   }
@@ -266,39 +299,41 @@ export function buildIngestApp(deps: IngestDeps, options: IngestOptions): Fastif
     }
   }
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-
-  app.post<{ Body: { events: unknown[] } }>('/v1/events', { schema: batchSchema }, async (request, reply) => {
-    const { events: raw } = request.body;
-    if (raw.length > options.maxBatchEvents) {
-      throw new IngestError(
-        IngestErrorCode.TooManyEvents,
-        `a batch holds at most ${options.maxBatchEvents} events, this one has ${raw.length}; split it`,
-        413,
-      );
-    }
-    const key = idempotencyKeyOf(request);
-    takeEvents(request, raw.length);
-    if (key === null) return send(reply, await ingestBatch(request, raw));
-    return once(request, reply, key, () => ingestBatch(request, raw));
-  });
-
-  app.post<{ Body: LegacySummary }>('/api/billing/ingest', { schema: legacySchema }, async (request, reply) => {
-    const summary = request.body;
-    const tenantId = tenantOf(request);
-    let events: TraceEvent[];
-    try {
-      events = legacySummaryToEvents(summary, tenantId, now());
-    } catch (err) {
-      if (err instanceof EventRejectedError) {
-        return reply.status(400).send({ statusCode: 400, code: err.code, error: 'Bad Request', message: err.message, field: err.field });
+  // The routes by concern: batches of events, and the legacy summary endpoint.
+  void app.register(async (routes) => {
+    routes.post<{ Body: { events: unknown[] } }>('/v1/events', { schema: batchSchema }, async (request, reply) => {
+      const { events: raw } = request.body;
+      if (raw.length > options.maxBatchEvents) {
+        throw new IngestError(
+          IngestErrorCode.TooManyEvents,
+          `a batch holds at most ${options.maxBatchEvents} events, this one has ${raw.length}; split it`,
+          413,
+        );
       }
-      throw err;
-    }
-    takeEvents(request, events.length);
-    await publish(events);
-    request.log.info({ tenantId, sessionId: summary.sessionId }, 'legacy summary accepted');
-    return reply.status(202).send({ accepted: true, sessionId: summary.sessionId, eventIds: events.map((e) => e.eventId) });
+      const key = idempotencyKeyOf(request);
+      takeEvents(request, raw.length);
+      if (key === null) return send(reply, await ingestBatch(request, raw));
+      return once(request, reply, key, () => ingestBatch(request, raw));
+    });
+
+    routes.post<{ Body: LegacySummary }>('/api/billing/ingest', { schema: legacySchema }, async (request, reply) => {
+      const summary = request.body;
+      const tenantId = tenantOf(request);
+      let events: TraceEvent[];
+      try {
+        events = legacySummaryToEvents(summary, tenantId, now());
+      } catch (err) {
+        if (err instanceof EventRejectedError) {
+          return reply.status(400).send({ statusCode: 400, code: err.code, error: 'Bad Request', message: err.message, field: err.field });
+        }
+        throw err;
+      }
+      takeEvents(request, events.length);
+      await publish(events);
+      metrics.eventsAccepted.inc({ route: '/api/billing/ingest' }, events.length);
+      request.log.info({ tenantId, sessionId: summary.sessionId }, 'legacy summary accepted');
+      return reply.status(202).send({ accepted: true, sessionId: summary.sessionId, eventIds: events.map((e) => e.eventId) });
+    });
   });
 
   return app;

@@ -1,5 +1,5 @@
 import { loadConfig } from '@traceledger/config';
-import { serveUntilSignal } from '@traceledger/http';
+import { connectionChecks, serveUntilSignal } from '@traceledger/http';
 import { KeyStore, apiKeyAuthenticator, fixedTenant } from '@traceledger/auth';
 import { DEFAULT_TENANT } from '@traceledger/core';
 import { EventCodec } from '@traceledger/contract';
@@ -27,7 +27,14 @@ await kafka.ensureTopics([
 const publisher = kafka.publisher();
 await publisher.connect();
 const app = buildIngestApp(
-  { publisher, codec: EventCodec.fromDirectory(), logger, pool, auth: config.authMode === 'keys' ? apiKeyAuthenticator(new KeyStore(pool)) : fixedTenant(DEFAULT_TENANT) },
+  {
+    publisher,
+    codec: EventCodec.fromDirectory(),
+    logger,
+    pool,
+    auth: config.authMode === 'keys' ? apiKeyAuthenticator(new KeyStore(pool)) : fixedTenant(DEFAULT_TENANT),
+    readiness: connectionChecks({ pool, kafka }),
+  },
   {
     topic: config.kafkaTopic,
     maxBodyBytes: config.maxBodyBytes,

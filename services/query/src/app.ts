@@ -17,7 +17,19 @@ import {
   type ResolvedRange,
 } from '@traceledger/core';
 import { withTenant, type Pool } from '@traceledger/db';
-import { Decimal, errorHandler, exactJsonStringify, notFoundHandler, requireScope, schemaErrorFormatter, tenantOf } from '@traceledger/http';
+import {
+  Decimal,
+  createMetricsRegistry,
+  errorHandler,
+  exactJsonStringify,
+  notFoundHandler,
+  registerOperatorRoutes,
+  requireScope,
+  schemaErrorFormatter,
+  tenantOf,
+  type ReadinessCheck,
+} from '@traceledger/http';
+import type { Registry } from 'prom-client';
 import { decodeCursor, encodeCursor, exportFormat, parseFilters, parseGroupBy } from './params.js';
 import {
   activeAgents,
@@ -44,6 +56,10 @@ export interface QueryDeps {
   auth: Authenticator;
   /** Row-security role every read runs as (migration 0005); null keeps the connection's role. */
   dbRole?: string | null;
+  /** Where `/metrics` reads from (default: a registry of this app's own). */
+  registry?: Registry;
+  /** What `/ready` checks (main.ts: Postgres); none: ready while the process answers. */
+  readiness?: readonly ReadinessCheck[];
 }
 
 const MAX_TREND_DAYS = 366;
@@ -97,11 +113,10 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  registerOperatorRoutes(app, { registry: deps.registry ?? createMetricsRegistry('query'), readiness: deps.readiness ?? [] });
 
   const range = (q: RangeQs, fallback: Period): ResolvedRange => resolveRange(q, now(), fallback);
   const rangeOut = (r: ResolvedRange) => ({ period: r.period, from: r.from?.toISOString() ?? null, to: r.to?.toISOString() ?? null, tz: r.tz });
-
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   app.get<{ Querystring: RangeQs }>('/api/billing/summary', { schema: S.billingSummary }, async (request) => {
     const r = range(request.query, 'all');

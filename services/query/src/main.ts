@@ -1,5 +1,5 @@
 import { loadConfig } from '@traceledger/config';
-import { serveUntilSignal } from '@traceledger/http';
+import { connectionChecks, serveUntilSignal } from '@traceledger/http';
 import { KeyStore, apiKeyAuthenticator, fixedTenant } from '@traceledger/auth';
 import { DEFAULT_TENANT } from '@traceledger/core';
 import { createPool, migrate } from '@traceledger/db';
@@ -17,7 +17,7 @@ const pool = createPool(config.databaseUrl, {
 });
 const auth = config.authMode === 'keys' ? apiKeyAuthenticator(new KeyStore(pool)) : fixedTenant(DEFAULT_TENANT);
 if (config.authMode === 'none') logger.warn({ tenant: DEFAULT_TENANT }, 'AUTH_MODE=none: no API keys, every request is the default tenant');
-const app = await buildQueryApp({ pool, logger, auth, dbRole: config.queryDbRole });
+const app = await buildQueryApp({ pool, logger, auth, dbRole: config.queryDbRole, readiness: connectionChecks({ pool }) });
 app.addHook('onClose', async () => {
   await pool.end();
 });

@@ -43,7 +43,7 @@ export function spawnedProcesses(): readonly ServiceProcess[] {
 export function spawnService(service: 'ingest' | 'consumer' | 'query', env: Record<string, string>, label: string = service): ServiceProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', `services/${service}/src/main.ts`], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', LOG_LEVEL: 'info', MIGRATE_ON_START: 'false', ...env, [RUN_ENV]: inject('runId') },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', LOG_LEVEL: 'info', MIGRATE_ON_START: 'false', CONSUMER_PORT: '0', ...env, [RUN_ENV]: inject('runId') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error(`could not start ${service}`);
