@@ -25,3 +25,15 @@ export class TraceLedgerError extends Error {
 export function hasCode(err: unknown, code: string): boolean {
   return err instanceof TraceLedgerError && err.code === code;
 }
+
+/**
+ * A value the caller gave that the domain cannot use (a period, a zone, a range, a bucket): the
+ * caller's mistake, never the system's. Domain code throws it without knowing who called; the HTTP
+ * layer answers it with 400 and its code, the CLI with a usage error.
+ */
+export class InvalidInputError extends TraceLedgerError {
+  constructor(code: string, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+    this.name = 'InvalidInputError';
+  }
+}

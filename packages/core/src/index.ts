@@ -1,4 +1,4 @@
-export { TraceLedgerError, hasCode } from './errors.js';
+export { InvalidInputError, TraceLedgerError, hasCode } from './errors.js';
 export { MONEY_SCALE, MAX_EVENT_NANOS, parseMoney, formatMoney, sumMoney, normaliseDecimalText } from './money.js';
 export type { Period, TimeRange, RangeQuery, ResolvedRange, Bucket } from './periods.js';
 export {

@@ -1,4 +1,4 @@
-import { TraceLedgerError } from './errors.js';
+import { InvalidInputError, TraceLedgerError } from './errors.js';
 import { TimeErrorCode, parseTimeOrDate } from './time.js';
 import { checkTimeZone, instantOf, startOf, startOfNext, wallTimeOf, type CalendarUnit } from './zoned.js';
 
@@ -42,10 +42,9 @@ export function resolvePeriod(period: Period, now: Date, tz = 'UTC'): TimeRange 
 export function parsePeriod(value: string | undefined, fallback: Period): Period {
   if (value === undefined || value === '') return fallback;
   if (!isPeriod(value)) {
-    throw new TraceLedgerError(
+    throw new InvalidInputError(
       'TL_QUERY_BAD_PERIOD',
       `period "${value}" is not supported; use one of ${PERIODS.join(', ')}, or from/to`,
-      { statusCode: 400 },
     );
   }
   return value;
@@ -67,7 +66,7 @@ export interface ResolvedRange extends TimeRange {
 
 /**
  * Resolves `period` or `from`/`to` (each an RFC 3339 time with a zone, or a date YYYY-MM-DD meaning
- * local midnight in `tz`) and `tz` (IANA, default UTC). Throws a 400 TraceLedgerError naming the
+ * local midnight in `tz`) and `tz` (IANA, default UTC). Throws an InvalidInputError naming the
  * parameter: TL_QUERY_BAD_PERIOD, TL_QUERY_BAD_TZ or TL_QUERY_BAD_RANGE.
  */
 export function resolveRange(q: RangeQuery, now: Date, fallback: Period): ResolvedRange {
@@ -95,8 +94,8 @@ function parseBound(value: string, name: 'from' | 'to', tz: string): Date {
   }
 }
 
-function badRange(message: string, cause?: unknown): TraceLedgerError {
-  return new TraceLedgerError('TL_QUERY_BAD_RANGE', message, { statusCode: 400, cause });
+function badRange(message: string, cause?: unknown): InvalidInputError {
+  return new InvalidInputError('TL_QUERY_BAD_RANGE', message, { cause });
 }
 
 /** The calendar month containing `now` in `tz`, and the one before it, as half-open ranges. */
@@ -149,7 +148,7 @@ export const MAX_BUCKETS = 1000;
 export function parseBucket(value: string | undefined, fallback: Bucket): Bucket {
   if (value === undefined || value === '') return fallback;
   if (!(BUCKETS as readonly string[]).includes(value)) {
-    throw new TraceLedgerError('TL_QUERY_BAD_BUCKET', `bucket "${value}" is not supported; use one of ${BUCKETS.join(', ')}`, { statusCode: 400 });
+    throw new InvalidInputError('TL_QUERY_BAD_BUCKET', `bucket "${value}" is not supported; use one of ${BUCKETS.join(', ')}`);
   }
   return value as Bucket;
 }
@@ -161,18 +160,17 @@ export function parseBucket(value: string | undefined, fallback: Bucket): Bucket
 export function checkBucketRange(range: TimeRange, bucket: Bucket, now: Date): { from: Date; to: Date } {
   const to = range.to ?? new Date(now.getTime() + 1);
   if (range.from === null) {
-    throw new TraceLedgerError('TL_QUERY_RANGE_TOO_LARGE', `a ${bucket} series needs a start: give from, or a period other than all`, { statusCode: 400 });
+    throw new InvalidInputError('TL_QUERY_RANGE_TOO_LARGE', `a ${bucket} series needs a start: give from, or a period other than all`);
   }
   if (range.from.getTime() >= to.getTime()) {
-    throw new TraceLedgerError('TL_QUERY_BAD_RANGE', `from (${range.from.toISOString()}) must be before to (${to.toISOString()})`, { statusCode: 400 });
+    throw new InvalidInputError('TL_QUERY_BAD_RANGE', `from (${range.from.toISOString()}) must be before to (${to.toISOString()})`);
   }
   const approx: Record<Bucket, number> = { hour: HOUR_MS, day: DAY_MS, week: 7 * DAY_MS, month: 28 * DAY_MS };
   const buckets = Math.ceil((to.getTime() - range.from.getTime()) / approx[bucket]);
   if (buckets > MAX_BUCKETS) {
-    throw new TraceLedgerError(
+    throw new InvalidInputError(
       'TL_QUERY_RANGE_TOO_LARGE',
       `this range holds about ${buckets} ${bucket} buckets, more than the ${MAX_BUCKETS} allowed; use a larger bucket or a shorter range`,
-      { statusCode: 400 },
     );
   }
   return { from: range.from, to };

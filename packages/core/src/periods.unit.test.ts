@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TraceLedgerError } from './errors.js';
+import { InvalidInputError, TraceLedgerError } from './errors.js';
 import {
   BUCKETS,
   MAX_BUCKETS,
@@ -37,11 +37,12 @@ function thrown(fn: () => unknown, what: string): TraceLedgerError {
   throw new Error(`expected ${what} to throw`);
 }
 
-/** Asserts a client error: the code, status 400, not retriable, and a message naming each of `names`. */
+/** Asserts a caller's error: an InvalidInputError (no HTTP status: the HTTP layer decides), not retriable, with the code and a message naming each of `names`. */
 function expectClientError(fn: () => unknown, code: string, names: string[], what = names.join(' ')): TraceLedgerError {
   const err = thrown(fn, what);
   expect(err.code, what).toBe(code);
-  expect(err.statusCode, what).toBe(400);
+  expect(err, what).toBeInstanceOf(InvalidInputError);
+  expect(err.statusCode, what).toBeUndefined();
   expect(err.retriable, what).toBe(false);
   for (const name of names) expect(err.message, what).toContain(name);
   return err;

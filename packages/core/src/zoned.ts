@@ -1,4 +1,4 @@
-import { TraceLedgerError } from './errors.js';
+import { InvalidInputError } from './errors.js';
 
 /**
  * Calendar arithmetic in an IANA time zone with the platform's Intl data and no I/O: the local
@@ -46,12 +46,10 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
-/** Throws TL_QUERY_BAD_TZ (400) unless `tz` is a known IANA zone. */
+/** Throws InvalidInputError TL_QUERY_BAD_TZ unless `tz` is a known IANA zone. */
 export function checkTimeZone(tz: string): string {
   if (!isTimeZone(tz)) {
-    throw new TraceLedgerError('TL_QUERY_BAD_TZ', `tz "${tz}" is not an IANA time zone; use a name like "UTC" or "Europe/Berlin"`, {
-      statusCode: 400,
-    });
+    throw new InvalidInputError('TL_QUERY_BAD_TZ', `tz "${tz}" is not an IANA time zone; use a name like "UTC" or "Europe/Berlin"`);
   }
   return tz;
 }

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { TraceLedgerError } from '@traceledger/core';
+import { InvalidInputError, TraceLedgerError } from '@traceledger/core';
 
 /** The JSON body of every error a client sees. */
 export interface ErrorBody {
@@ -69,7 +69,12 @@ export function errorHandler(prefix: string) {
     let status: number;
     let code: string;
     let message: string;
-    if (err instanceof TraceLedgerError && err.statusCode !== undefined) {
+    if (err instanceof InvalidInputError) {
+      // The domain's word for "the caller's value is unusable": a 400 with the domain's code.
+      status = 400;
+      code = err.code;
+      message = err.message;
+    } else if (err instanceof TraceLedgerError && err.statusCode !== undefined) {
       status = err.statusCode;
       code = err.code;
       message = err.message;
