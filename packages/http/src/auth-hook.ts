@@ -10,14 +10,23 @@ declare module 'fastify' {
 }
 
 /**
- * Requires every route but the public ones (probes, metrics, API docs) to carry credentials with `scope`,
- * checked on request arrival, before the body is read or parsed.
+ * Requires every route but the public ones (probes, metrics, API docs, and whatever the service
+ * adds) to carry credentials with `scope`, checked on request arrival, before the body is read or
+ * parsed. A public prefix covers the path itself and everything under it; `publicExact` paths only
+ * themselves (`/` for a page must not open `/api/...`).
  */
-export function requireScope(app: FastifyInstance, auth: Authenticator, scope: Scope, publicPrefixes: readonly string[] = OPERATOR_PATHS): void {
+export function requireScope(
+  app: FastifyInstance,
+  auth: Authenticator,
+  scope: Scope,
+  options: { publicPrefixes?: readonly string[]; publicExact?: readonly string[] } = {},
+): void {
+  const prefixes = [...OPERATOR_PATHS, ...(options.publicPrefixes ?? [])];
+  const exact = new Set(options.publicExact ?? []);
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0] ?? '';
-    if (publicPrefixes.some((p) => path === p || path.startsWith(`${p}/`))) return;
+    if (exact.has(path) || prefixes.some((p) => path === p || path.startsWith(`${p}/`))) return;
     request.principal = await auth.authenticate(request.headers, scope);
   });
 }

@@ -30,6 +30,7 @@ import {
   type ReadinessCheck,
 } from '@traceledger/http';
 import type { Registry } from 'prom-client';
+import { DASHBOARD_PATHS, dashboardRoutes } from './dashboard.js';
 import { decodeCursor, encodeCursor, exportFormat, parseFilters, parseGroupBy } from './params.js';
 import {
   activeAgents,
@@ -95,7 +96,7 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
   // Response schemas document the answers; the exact serializer writes them (money digit for digit).
   app.setSerializerCompiler(() => exactJsonStringify);
   app.setReplySerializer(exactJsonStringify);
-  requireScope(app, deps.auth, 'query');
+  requireScope(app, deps.auth, 'query', { publicExact: DASHBOARD_PATHS.exact, publicPrefixes: DASHBOARD_PATHS.prefixes });
 
   await app.register(swagger, {
     openapi: {
@@ -114,6 +115,7 @@ export async function buildQueryApp(deps: QueryDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   registerOperatorRoutes(app, { registry: deps.registry ?? createMetricsRegistry('query'), readiness: deps.readiness ?? [] });
+  await app.register(dashboardRoutes);
 
   const range = (q: RangeQs, fallback: Period): ResolvedRange => resolveRange(q, now(), fallback);
   const rangeOut = (r: ResolvedRange) => ({ period: r.period, from: r.from?.toISOString() ?? null, to: r.to?.toISOString() ?? null, tz: r.tz });
