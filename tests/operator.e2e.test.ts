@@ -46,7 +46,8 @@ describe('operator endpoints of every service', () => {
 
     const before = { ingest: await scrape(urls.ingest), consumer: await scrape(urls.consumer), query: await scrape(urls.query) };
 
-    // 30 good events and 2 bad ones, then the same 30 again (the consumer sees them as duplicates).
+    // 30 good events and 2 bad ones, then the same 30 again (the consumer sees them as duplicates),
+    // then an OTLP export.
     const factory = new EventFactory([DEFAULT_TENANT]);
     const good = factory.batch(30).events;
     const bad = [{ event_id: 'bad-1', type: 'no.such.type' }, { ...good[0], event_id: 'bad-2', occurred_at: 'yesterday' }];
@@ -58,6 +59,28 @@ describe('operator endpoints of every service', () => {
     const rejectedCodes = answer.results.filter((r) => r.status === 'rejected').map((r) => r.code as string);
     expect(rejectedCodes).toHaveLength(2);
     expect((await post(good)).status).toBe(202);
+    // One OTLP export: a model-call span and a span without GenAI attributes.
+    const nowNs = `${Date.now()}000000`;
+    const otlpSpan = (spanId: string, attributes: unknown[]) => ({ traceId: '5b8efff798038103d269b633813fc60c', spanId, name: spanId, startTimeUnixNano: nowNs, endTimeUnixNano: nowNs, attributes });
+    const otlp = await fetch(`${urls.ingest}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        resourceSpans: [
+          {
+            scopeSpans: [
+              {
+                spans: [
+                  otlpSpan('eee19b7ec3c1b174', [{ key: 'gen_ai.operation.name', value: { stringValue: 'chat' } }, { key: 'gen_ai.request.model', value: { stringValue: 'gpt-4o' } }, { key: 'gen_ai.usage.input_tokens', value: { intValue: 42 } }]),
+                  otlpSpan('eee19b7ec3c1b175', [{ key: 'http.request.method', value: { stringValue: 'GET' } }]),
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    });
+    expect(otlp.status).toBe(200);
     // A record that reaches the topic without passing ingest, and cannot be read.
     const raw = world.kafka.publisher();
     await raw.connect();
@@ -75,17 +98,20 @@ describe('operator endpoints of every service', () => {
     const byCode = new Map<string, number>();
     for (const code of rejectedCodes) byCode.set(code, (byCode.get(code) ?? 0) + 1);
     for (const [code, n] of byCode) expect(delta(before.ingest, after.ingest, 'traceledger_ingest_events_rejected_total', { code, service: 'ingest' }), code).toBe(n);
-    expect(delta(before.ingest, after.ingest, 'traceledger_ingest_produce_duration_seconds_count', { outcome: 'ok', service: 'ingest' })).toBe(2);
+    expect(delta(before.ingest, after.ingest, 'traceledger_ingest_produce_duration_seconds_count', { outcome: 'ok', service: 'ingest' })).toBe(3);
+    expect(delta(before.ingest, after.ingest, 'traceledger_ingest_events_accepted_total', { route: '/v1/traces', service: 'ingest' })).toBe(1);
+    expect(delta(before.ingest, after.ingest, 'traceledger_ingest_otlp_spans_total', { outcome: 'accepted', service: 'ingest' })).toBe(1);
+    expect(delta(before.ingest, after.ingest, 'traceledger_ingest_otlp_spans_total', { outcome: 'ignored', service: 'ingest' })).toBe(1);
     expect(delta(before.ingest, after.ingest, 'traceledger_http_request_duration_seconds_count', { method: 'POST', route: '/v1/events', status_code: '207', service: 'ingest' })).toBe(1);
     expect(delta(before.ingest, after.ingest, 'traceledger_http_request_duration_seconds_count', { method: 'POST', route: '/v1/events', status_code: '202', service: 'ingest' })).toBe(1);
 
-    // consumer: 30 events new in the ledger, 30 duplicates, 1 dead letter; nothing left waiting.
-    expect(delta(before.consumer, after.consumer, 'traceledger_consumer_events_total', { outcome: 'applied', service: 'consumer' })).toBe(30);
+    // consumer: 31 events new in the ledger (30 + the OTLP span's), 30 duplicates, 1 dead letter; nothing left waiting.
+    expect(delta(before.consumer, after.consumer, 'traceledger_consumer_events_total', { outcome: 'applied', service: 'consumer' })).toBe(31);
     expect(delta(before.consumer, after.consumer, 'traceledger_consumer_events_total', { outcome: 'duplicate', service: 'consumer' })).toBe(30);
     const dead = after.consumer.series('traceledger_consumer_dead_letters_total');
     expect(dead.reduce((n, s) => n + s.value, 0) - before.consumer.series('traceledger_consumer_dead_letters_total').reduce((n, s) => n + s.value, 0)).toBe(1);
     expect(dead.map((s) => s.labels['code'])).toEqual([expect.stringMatching(/^TL_RECORD_/)]);
-    expect(delta(before.consumer, after.consumer, 'traceledger_consumer_batch_records_sum', { service: 'consumer' })).toBe(61);
+    expect(delta(before.consumer, after.consumer, 'traceledger_consumer_batch_records_sum', { service: 'consumer' })).toBe(62);
     expect(delta(before.consumer, after.consumer, 'traceledger_consumer_fold_duration_seconds_count', { service: 'consumer' })).toBe(
       delta(before.consumer, after.consumer, 'traceledger_consumer_batch_records_count', { service: 'consumer' }),
     );
@@ -111,7 +137,7 @@ describe('operator endpoints of every service', () => {
     expect(docs.status).toBe(200);
     const doc = (await docs.json()) as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toBe('3.0.3');
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/events', '/api/billing/ingest']));
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/events', '/v1/traces', '/api/billing/ingest']));
     expect((await fetch(`${urls.ingest}/docs`)).status).toBe(200);
   });
 });

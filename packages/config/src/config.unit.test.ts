@@ -35,6 +35,7 @@ describe('loadConfig', () => {
       ingestRequestTimeoutMs: 30_000,
       ingestIdleTimeoutMs: 60_000,
       idempotencyTtlHours: 24,
+      otelSpanRetentionHours: 168,
       migrateOnStart: true,
       queryDbRole: 'traceledger_query',
       authMode: 'keys',

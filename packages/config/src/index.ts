@@ -39,6 +39,8 @@ export interface Config {
   ingestIdleTimeoutMs: number;
   /** How long ingest keeps the answer to a request with an Idempotency-Key and replays it, in hours. */
   idempotencyTtlHours: number;
+  /** How long ingest remembers the spans of an OTLP trace (to count usage once across requests), in hours. */
+  otelSpanRetentionHours: number;
   /** Apply migrations when a service starts (dev convenience). */
   migrateOnStart: boolean;
   /** Row-security role the query service reads as (migration 0005); null (QUERY_DB_ROLE=none): the connection's own. */
@@ -101,6 +103,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     ingestRequestTimeoutMs: int(env, 'INGEST_REQUEST_TIMEOUT_MS', 30_000, 1000, 3_600_000),
     ingestIdleTimeoutMs: int(env, 'INGEST_IDLE_TIMEOUT_MS', 60_000, 1000, 3_600_000),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 720),
+    otelSpanRetentionHours: int(env, 'OTEL_SPAN_RETENTION_HOURS', 168, 1, 8760),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     queryDbRole: nullIfNone(str(env, 'QUERY_DB_ROLE', 'traceledger_query', /^[a-z_][a-z0-9_]{0,62}$/, 'a Postgres role name, or none')),
     authMode: oneOf(env, 'AUTH_MODE', 'keys', ['keys', 'none'] as const),

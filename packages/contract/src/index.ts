@@ -10,3 +10,5 @@ export { legacySummaryToEvents, LEGACY_EVENT_PREFIX } from './legacy.js';
 export type { LegacySummary } from './legacy.js';
 export { HEADER, eventRecord, decodeRecord, deadLetterRecord, redriveRecord, describeDeadLetter } from './wire.js';
 export type { WireRecord, WireMessage, DecodedRecord, DeadLetterInfo } from './wire.js';
+export { COST_ATTRIBUTES, TEAM_ATTRIBUTE, overcountedAggregates, planSpans, usageEventId } from './otel.js';
+export type { OtlpAttr, OtlpSpan, SpanPlan, TraceSpan, UsageKind } from './otel.js';

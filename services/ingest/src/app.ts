@@ -13,6 +13,8 @@ import { registerBodyReading } from './body.js';
 import { IngestError, IngestErrorCode } from './errors.js';
 import { IdempotencyStore, type StoredAnswer } from './idempotency.js';
 import { ingestMetrics } from './metrics.js';
+import { otlpRoutes } from './otlp/routes.js';
+import { TraceStore } from './otlp/trace-store.js';
 import { KeyedTokenBuckets } from './rate-limit.js';
 
 /** What the ingest app needs from the outside world. */
@@ -299,7 +301,19 @@ export function buildIngestApp(deps: IngestDeps, options: IngestOptions): Fastif
     }
   }
 
-  // The routes by concern: batches of events, and the legacy summary endpoint.
+  // The routes by concern: OTLP traces, batches of events, and the legacy summary endpoint.
+  void app.register(
+    otlpRoutes({
+      store: new TraceStore(deps.pool),
+      metrics,
+      now,
+      maxEventBytes,
+      maxSpans: options.maxBatchEvents,
+      retryAfterSeconds: options.retryAfterSeconds,
+      takeEvents,
+      publish,
+    }),
+  );
   void app.register(async (routes) => {
     routes.post<{ Body: { events: unknown[] } }>('/v1/events', { schema: batchSchema }, async (request, reply) => {
       const { events: raw } = request.body;

@@ -13,6 +13,8 @@ export const IngestErrorCode = {
   IdempotencyMismatch: 'TL_INGEST_IDEMPOTENCY_MISMATCH',
   IdempotencyInProgress: 'TL_INGEST_IDEMPOTENCY_IN_PROGRESS',
   DatabaseUnavailable: 'TL_INGEST_DATABASE_UNAVAILABLE',
+  BadOtlp: 'TL_INGEST_BAD_OTLP',
+  UnsupportedMediaType: 'TL_INGEST_UNSUPPORTED_MEDIA_TYPE',
 } as const;
 
 /** An ingest error a client sees; `retryAfterSeconds` becomes a Retry-After header. */

@@ -8,6 +8,7 @@ import { createKafka } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 import { buildIngestApp } from './app.js';
 import { deleteExpiredIdempotencyKeys } from './idempotency.js';
+import { TraceStore } from './otlp/trace-store.js';
 
 const config = loadConfig();
 const logger = createLogger({ service: 'ingest', level: config.logLevel });
@@ -51,13 +52,21 @@ const app = buildIngestApp(
     idempotencyTtlMs: config.idempotencyTtlHours * 3_600_000,
   },
 );
-// Expired idempotency keys are never replayed; this only keeps the table small.
+// Expired idempotency keys are never replayed, and OTLP spans past their retention no longer
+// relate to new ones; deleting them only keeps the tables small.
+const traces = new TraceStore(pool);
 const sweep = setInterval(() => {
   deleteExpiredIdempotencyKeys(pool, config.idempotencyTtlHours * 3_600_000).then(
     (deleted) => {
       if (deleted > 0) logger.info({ deleted }, 'deleted expired idempotency keys');
     },
     (err: unknown) => logger.warn({ err }, 'could not delete expired idempotency keys'),
+  );
+  traces.deleteOlderThan(config.otelSpanRetentionHours * 3_600_000).then(
+    (deleted) => {
+      if (deleted > 0) logger.info({ deleted }, 'deleted OTLP spans past their retention');
+    },
+    (err: unknown) => logger.warn({ err }, 'could not delete old OTLP spans'),
   );
 }, 10 * 60_000);
 sweep.unref();

@@ -8,6 +8,8 @@ export interface IngestMetrics {
   eventsRejected: Counter<'code'>;
   /** Time from handing a request's records to the producer to the broker's acknowledgement. */
   produceDuration: Histogram<'outcome'>;
+  /** OTLP spans by outcome: accepted, rejected (by the contract), ignored (no GenAI attributes). */
+  otlpSpans: Counter<'outcome'>;
 }
 
 export function ingestMetrics(registry: Registry): IngestMetrics {
@@ -29,6 +31,12 @@ export function ingestMetrics(registry: Registry): IngestMetrics {
       help: 'Latency of publishing a request to Kafka with acks=all, by outcome (ok, error)',
       labelNames: ['outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    otlpSpans: new Counter({
+      name: 'traceledger_ingest_otlp_spans_total',
+      help: 'OTLP spans received on /v1/traces, by outcome: accepted, rejected, ignored (no gen_ai.* attribute)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
   };
