@@ -1,26 +1,11 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { EventRejectedError, parseEvent, planSpans, type OtlpSpan } from '@traceledger/contract';
 import type { TraceEvent } from '@traceledger/core';
+import '../ingestion.js';
 import { tenantOf } from '@traceledger/http';
 import { IngestError, IngestErrorCode } from '../errors.js';
-import type { IngestMetrics } from '../metrics.js';
 import { OtlpDecodeError, decodeJson, decodeProtobuf, encodeProtobufResponse } from './decode.js';
 import type { TraceStore } from './trace-store.js';
-
-/** What the OTLP route needs from the ingest app. */
-export interface OtlpRouteDeps {
-  store: TraceStore;
-  metrics: IngestMetrics;
-  now: () => number;
-  maxEventBytes: number;
-  /** Most spans in one request (the batch limit of /v1/events). */
-  maxSpans: number;
-  retryAfterSeconds: number;
-  /** Takes `n` events from the caller's rate-limit bucket (throws 429). */
-  takeEvents(request: FastifyRequest, n: number): void;
-  /** Publishes events with acks=all (throws a 503 IngestError when Kafka does not take them). */
-  publish(events: readonly TraceEvent[]): Promise<void>;
-}
 
 const PROTOBUF = 'application/x-protobuf';
 
@@ -33,8 +18,9 @@ const MAX_REASONS = 5;
  * limits and rate limits as /v1/events; the answer (200, with `partialSuccess` when spans were
  * refused or ignored) comes only after Kafka acknowledged them.
  */
-export function otlpRoutes(deps: OtlpRouteDeps) {
+export function otlpRoutes(store: TraceStore) {
   return async (app: FastifyInstance): Promise<void> => {
+    const deps = app.ingestion;
     app.addContentTypeParser(PROTOBUF, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
     app.post(
@@ -56,8 +42,8 @@ export function otlpRoutes(deps: OtlpRouteDeps) {
           if (err instanceof OtlpDecodeError) throw new IngestError(IngestErrorCode.BadOtlp, err.message, 400);
           throw err;
         }
-        if (spans.length > deps.maxSpans) {
-          throw new IngestError(IngestErrorCode.TooManyEvents, `an export holds at most ${deps.maxSpans} spans, this one has ${spans.length}; lower the exporter's batch size`, 413);
+        if (spans.length > deps.maxBatchEvents) {
+          throw new IngestError(IngestErrorCode.TooManyEvents, `an export holds at most ${deps.maxBatchEvents} spans, this one has ${spans.length}; lower the exporter's batch size`, 413);
         }
         const tenantId = tenantOf(request);
         const nowMs = deps.now();
@@ -84,9 +70,9 @@ export function otlpRoutes(deps: OtlpRouteDeps) {
           }
         }
         deps.takeEvents(request, accepted.length);
-        await deps.store.record(tenantId, plans, async (voids) => {
+        await store.record(tenantId, plans, async (voids) => {
           const events = [...accepted, ...voids.map((v) => parseEvent(v, tenantId, nowMs, deps.maxEventBytes))];
-          if (events.length > 0) await deps.publish(events);
+          if (events.length > 0) await deps.log.publish(events);
         }).catch((err: unknown) => {
           if (err instanceof IngestError) throw err;
           throw new IngestError(IngestErrorCode.DatabaseUnavailable, `traces cannot be recorded right now; nothing from this request was accepted, retry after ${deps.retryAfterSeconds} s`, 503, {
