@@ -1,14 +1,15 @@
-# One image for every traceledger service (ingest, consumer, query). The TypeScript sources run
-# as they are through tsx, as in development; docker-compose.yml picks the service per container:
+# One image for every traceledger service (ingest, consumer, query). The services run as compiled
+# JavaScript (`tsc -b` into each package's dist/, resolved through the "compiled" export condition);
+# docker-compose.yml picks the service per container:
 #
 #   docker build -t traceledger .
 #   docker run --rm -p 4001:4001 -e KAFKA_BROKERS=... traceledger                     # ingest
 #   docker run --rm -e DATABASE_URL=... -e KAFKA_BROKERS=... traceledger \
-#     node --import tsx services/consumer/src/main.ts                                  # consumer
+#     node --conditions=compiled services/consumer/dist/main.js                       # consumer
 #
-# `node --import tsx <file>` is what `npx tsx <file>` does, minus the npx and tsx wrapper
-# processes: node runs as PID 1 and receives SIGTERM itself, so the services' drain-on-SIGTERM
-# handlers run on `docker stop`.
+# node runs as PID 1 and receives SIGTERM itself, so the services' drain-on-SIGTERM handlers run
+# on `docker stop`. The operator CLI is in the image too:
+#   docker run --rm ... traceledger node --conditions=compiled packages/cli/dist/main.js --help
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -30,6 +31,17 @@ COPY --from=manifests /manifests/ ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
+# --- build: the whole workspace with dev dependencies, compiled with `tsc -b` into dist/.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY --from=manifests /manifests/ ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY packages ./packages
+COPY services ./services
+RUN npx tsc -b tsconfig.build.json
+
 # --- runtime
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
@@ -37,15 +49,17 @@ ENV NODE_ENV=production \
 WORKDIR /app
 # The whole install (root node_modules with the workspace links, and any nested node_modules npm
 # put under a workspace), then the sources over it. Everything stays owned by root and only
-# readable by `node`: the services never write to their own tree (tsx caches under /tmp).
+# readable by `node`: the services never write to their own tree.
 COPY --from=deps /app ./
 COPY tsconfig.json ./
-COPY packages ./packages
-COPY services ./services
-# Found at run time relative to the package sources (packages/contract reads ../../../schemas,
-# packages/db reads ../../../migrations), so they must sit beside packages/ in /app.
+# Sources and their compiled dist/ (the dashboard's page files are read from src/dashboard/).
+COPY --from=build /app/packages ./packages
+COPY --from=build /app/services ./services
+# Found at run time relative to the packages (packages/contract reads ../../../schemas,
+# packages/db reads ../../../migrations and ../../../prices), so they must sit beside packages/ in /app.
 COPY schemas ./schemas
 COPY migrations ./migrations
+COPY prices ./prices
 USER node
-EXPOSE 4001 4002
-CMD ["node", "--import", "tsx", "services/ingest/src/main.ts"]
+EXPOSE 4001 4002 4003
+CMD ["node", "--conditions=compiled", "services/ingest/dist/main.js"]

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+// The `hide` schema option below comes from @fastify/swagger's augmentation of FastifySchema.
+import type {} from '@fastify/swagger';
 import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The routes an operator's tools call without an API key: probes, metrics and the API docs. */

@@ -4,13 +4,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 
-const here = dirname(fileURLToPath(import.meta.url));
+// The page's files stay in src/dashboard/ (tsc copies no assets): found from src/ in development
+// and from dist/ when compiled, both one level under the package.
+const pageDir = join(dirname(fileURLToPath(import.meta.url)), '../src/dashboard');
 const uplotDist = join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
 
 /** The page's files, served from this package (uPlot from its npm package), never from a CDN. */
 const FILES: Record<string, { path: string; type: string }> = {
-  'dashboard.js': { path: join(here, 'dashboard/dashboard.js'), type: 'text/javascript; charset=utf-8' },
-  'dashboard.css': { path: join(here, 'dashboard/dashboard.css'), type: 'text/css; charset=utf-8' },
+  'dashboard.js': { path: join(pageDir, 'dashboard.js'), type: 'text/javascript; charset=utf-8' },
+  'dashboard.css': { path: join(pageDir, 'dashboard.css'), type: 'text/css; charset=utf-8' },
   'uPlot.iife.min.js': { path: join(uplotDist, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   'uPlot.min.css': { path: join(uplotDist, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
@@ -23,7 +25,7 @@ export const DASHBOARD_PATHS = { exact: ['/'], prefixes: ['/dashboard'] } as con
  * every dashboard reads, with the key the user enters, kept in the browser session.
  */
 export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
-  const index = readFileSync(join(here, 'dashboard/index.html'));
+  const index = readFileSync(join(pageDir, 'index.html'));
   const files = new Map(Object.entries(FILES).map(([name, f]) => [name, { body: readFileSync(f.path), type: f.type }]));
   // The page runs only its own scripts, and talks only to this origin.
   const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";

@@ -34,14 +34,16 @@ export function spawnedProcesses(): readonly ServiceProcess[] {
 }
 
 /**
- * Starts a traceledger service as its own Node process (`node --import tsx services/<name>/src/main.ts`),
- * exactly as in production, with `env` on top of a minimal environment: the test names every
+ * Starts a traceledger service as its own Node process (`node --import tsx services/<name>/src/main.ts`,
+ * or with `compiled` the built `node --conditions=compiled services/<name>/dist/main.js`), with `env` on top of a minimal environment: the test names every
  * setting that matters and nothing leaks in from the shell. The process is SIGKILLed after the
  * test (or the file, when started outside a test; see ../cleanup.ts) if it is still running. Its
  * environment carries TL_TEST_RUN=<run id>, so the run's teardown can tell if one outlived that.
  */
-export function spawnService(service: 'ingest' | 'consumer' | 'query', env: Record<string, string>, label: string = service): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', `services/${service}/src/main.ts`], {
+export function spawnService(service: 'ingest' | 'consumer' | 'query', env: Record<string, string>, label: string = service, options: { compiled?: boolean } = {}): ServiceProcess {
+  // Compiled: the JavaScript `npm run build` wrote, as production runs it (no tsx anywhere).
+  const args = options.compiled ? ['--conditions=compiled', `services/${service}/dist/main.js`] : ['--import', 'tsx', `services/${service}/src/main.ts`];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', LOG_LEVEL: 'info', MIGRATE_ON_START: 'false', CONSUMER_PORT: '0', ...env, [RUN_ENV]: inject('runId') },
     stdio: ['ignore', 'pipe', 'pipe'],
