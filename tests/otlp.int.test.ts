@@ -7,6 +7,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import { describe, expect, it } from 'vitest';
 import { KeyStore, apiKeyAuthenticator, createApiKey } from '@traceledger/auth';
 import { seededRandom } from '@traceledger/core';
+import { decodeProtobufStatus } from '../services/ingest/src/otlp/decode.js';
 import { rawNumber, startPipeline } from './helpers/pipeline.js';
 import { uid } from './helpers/world.js';
 
@@ -210,12 +211,16 @@ describe('OTLP/HTTP traces from the OpenTelemetry SDK', () => {
     expect(refused.partialSuccess.rejectedSpans).toBe('1');
     expect(refused.partialSuccess.errorMessage).toContain('TL_EVENT_BAD_TEXT (tool_name)');
 
-    expect((await post(body([]), {})).statusCode).toBe(401);
+    // Errors come as google.rpc.Status in the request's encoding, traceledger's code first in the message.
+    const anonymous = await post(body([]), {});
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.json()).toEqual({ code: 16, message: expect.stringMatching(/^TL_AUTH_MISSING_KEY: /) });
     const notOtlp = await post({ resourceSpans: 'nope' });
     expect(notOtlp.statusCode).toBe(400);
-    expect(notOtlp.json().code).toBe('TL_INGEST_BAD_OTLP');
+    expect(notOtlp.json()).toEqual({ code: 3, message: expect.stringMatching(/^TL_INGEST_BAD_OTLP: resourceSpans must be a list/) });
     const garbage = await p.ingest.inject({ method: 'POST', url: '/v1/traces', headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${w.ingestKey.key}` }, payload: Buffer.from([0xff, 0xff, 0xff, 0x0f]) });
     expect(garbage.statusCode).toBe(400);
-    expect(garbage.json().code).toBe('TL_INGEST_BAD_OTLP');
+    expect(garbage.headers['content-type']).toBe('application/x-protobuf');
+    expect(decodeProtobufStatus(garbage.rawPayload)).toEqual({ code: 3, message: expect.stringMatching(/^TL_INGEST_BAD_OTLP: /) });
   });
 });

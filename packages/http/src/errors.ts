@@ -60,38 +60,45 @@ function fromFastify(err: FastifyError, prefix: string): { status: number; code:
 }
 
 /**
- * One error handler for the HTTP services: coded JSON errors, 4xx logged at info and 5xx at
- * error, and no internals leaked in a 5xx message. `prefix` is the service's code prefix
- * (TL_INGEST, TL_QUERY).
+ * What a client is told about `err`: status, stable code and a message a person can act on, with
+ * no internals in a 5xx. Logged as it is decided: 4xx at info, 5xx at error.
+ */
+export function describeError(err: FastifyError, request: FastifyRequest, prefix: string): ErrorBody {
+  let status: number;
+  let code: string;
+  let message: string;
+  if (err instanceof InvalidInputError) {
+    // The domain's word for "the caller's value is unusable": a 400 with the domain's code.
+    status = 400;
+    code = err.code;
+    message = err.message;
+  } else if (err instanceof TraceLedgerError && err.statusCode !== undefined) {
+    status = err.statusCode;
+    code = err.code;
+    message = err.message;
+  } else {
+    const mapped = fromFastify(err, prefix);
+    if (mapped) {
+      ({ status, code, message } = mapped);
+    } else {
+      status = 500;
+      code = `${prefix}_INTERNAL`;
+      message = 'internal error; it has been logged';
+    }
+  }
+  if (status >= 500) request.log.error({ err, code }, 'request failed');
+  else request.log.info({ code, message }, 'request rejected');
+  return { statusCode: status, code, error: STATUS_TEXT[status] ?? 'Error', message };
+}
+
+/**
+ * One error handler for the HTTP services: coded JSON errors (describeError). `prefix` is the
+ * service's code prefix (TL_INGEST, TL_QUERY).
  */
 export function errorHandler(prefix: string) {
   return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-    let status: number;
-    let code: string;
-    let message: string;
-    if (err instanceof InvalidInputError) {
-      // The domain's word for "the caller's value is unusable": a 400 with the domain's code.
-      status = 400;
-      code = err.code;
-      message = err.message;
-    } else if (err instanceof TraceLedgerError && err.statusCode !== undefined) {
-      status = err.statusCode;
-      code = err.code;
-      message = err.message;
-    } else {
-      const mapped = fromFastify(err, prefix);
-      if (mapped) {
-        ({ status, code, message } = mapped);
-      } else {
-        status = 500;
-        code = `${prefix}_INTERNAL`;
-        message = 'internal error; it has been logged';
-      }
-    }
-    if (status >= 500) request.log.error({ err, code }, 'request failed');
-    else request.log.info({ code, message }, 'request rejected');
-    const body: ErrorBody = { statusCode: status, code, error: STATUS_TEXT[status] ?? 'Error', message };
-    void reply.status(status).send(body);
+    const body = describeError(err, request, prefix);
+    void reply.status(body.statusCode).send(body);
   };
 }
 

@@ -1,4 +1,4 @@
-export { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
+export { clientErrorHandler, describeError, errorHandler, notFoundHandler } from './errors.js';
 export type { ErrorBody } from './errors.js';
 export { Decimal, exactJsonStringify } from './exact-json.js';
 export { schemaErrorFormatter } from './schema-errors.js';

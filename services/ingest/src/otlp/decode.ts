@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import protobuf from 'protobufjs';
 import type { OtlpAttr, OtlpSpan } from '@traceledger/contract';
 
 /**
@@ -133,4 +134,30 @@ function spansOf(request: Json, encoding: 'hex' | 'base64'): OtlpSpan[] {
     });
   });
   return spans;
+}
+
+/**
+ * `google.rpc.Status` (google/rpc/status.proto: code = 1, message = 2, details = 3), the body
+ * OTLP/HTTP asks for on an error. Built with protobufjs from that definition; `details` is never
+ * set, so its type is left out.
+ */
+const Status = protobuf.Root.fromJSON({
+  nested: { google: { nested: { rpc: { nested: { Status: { fields: { code: { type: 'int32', id: 1 }, message: { type: 'string', id: 2 } } } } } } } },
+}).lookupType('google.rpc.Status');
+
+/** The gRPC status code OTLP pairs with an HTTP status. */
+export function grpcCodeOf(httpStatus: number): number {
+  const codes: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 408: 4, 413: 3, 415: 3, 422: 3, 429: 8, 503: 14 };
+  return codes[httpStatus] ?? 13;
+}
+
+/** An error as a protobuf `google.rpc.Status`. */
+export function encodeProtobufStatus(code: number, message: string): Buffer {
+  return Buffer.from(Status.encode(Status.create({ code, message })).finish());
+}
+
+/** Reads a protobuf `google.rpc.Status` (tests, and clients of this module). */
+export function decodeProtobufStatus(body: Uint8Array): { code: number; message: string } {
+  const o = Status.toObject(Status.decode(body), { defaults: true }) as { code: number; message: string };
+  return { code: o.code, message: o.message };
 }

@@ -1,10 +1,10 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { EventRejectedError, parseEvent, planSpans, type OtlpSpan } from '@traceledger/contract';
 import type { TraceEvent } from '@traceledger/core';
 import '../ingestion.js';
-import { tenantOf } from '@traceledger/http';
+import { describeError, tenantOf } from '@traceledger/http';
 import { IngestError, IngestErrorCode } from '../errors.js';
-import { OtlpDecodeError, decodeJson, decodeProtobuf, encodeProtobufResponse } from './decode.js';
+import { OtlpDecodeError, decodeJson, decodeProtobuf, encodeProtobufResponse, encodeProtobufStatus, grpcCodeOf } from './decode.js';
 import type { TraceStore } from './trace-store.js';
 
 const PROTOBUF = 'application/x-protobuf';
@@ -22,6 +22,19 @@ export function otlpRoutes(store: TraceStore) {
   return async (app: FastifyInstance): Promise<void> => {
     const deps = app.ingestion;
     app.addContentTypeParser(PROTOBUF, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    // Errors as OTLP/HTTP asks: a google.rpc.Status in the request's encoding, traceledger's code
+    // leading its message (Retry-After is set by the app's onError hook, as for /v1/events).
+    app.setErrorHandler((err: FastifyError, request, reply) => {
+      const e = describeError(err, request, 'TL_INGEST');
+      const code = grpcCodeOf(e.statusCode);
+      const message = `${e.code}: ${e.message}`;
+      void reply.status(e.statusCode);
+      if ((request.headers['content-type'] ?? '').toLowerCase().startsWith(PROTOBUF)) {
+        void reply.header('content-type', PROTOBUF).send(encodeProtobufStatus(code, message));
+      } else {
+        void reply.header('content-type', 'application/json').send(JSON.stringify({ code, message }));
+      }
+    });
 
     app.post(
       '/v1/traces',
