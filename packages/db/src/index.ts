@@ -28,3 +28,4 @@ export { createBackfill, getBackfill, listBackfills, checkpointBackfill, closeBa
 export type { Backfill } from './backfill.js';
 export { SHADOW_SCHEMA, prepareShadow, foldIntoShadow, swapReplay, dropShadow } from './replay.js';
 export type { SwapResult, Shadow } from './replay.js';
+export { inTransaction } from './transaction.js';

@@ -5,6 +5,7 @@ import type { RefusedEvent, SourcedEvent } from './ledger/apply.js';
 import { recomputeSessions } from './ledger/recompute.js';
 import { STORED_COLUMNS, eventKey, insertShadowRows, storedEntry, type NewLedgerRow, type StoredRow } from './ledger/rows.js';
 import { inLedgerTransaction, type LedgerTx } from './ledger/tx.js';
+import { inTransaction } from './transaction.js';
 
 /** The schema a replay records into; dropped and made anew by every replay. */
 export const SHADOW_SCHEMA = 'tl_replay';
@@ -46,9 +47,7 @@ export async function prepareShadow(pool: Pool): Promise<Shadow> {
  */
 export async function foldIntoShadow(pool: Pool, shadow: Shadow, batch: readonly SourcedEvent[]): Promise<{ recorded: number; refused: RefusedEvent[] }> {
   if (batch.length === 0) return { recorded: 0, refused: [] };
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     const backfills = await readBackfillStates(client, batch);
     const refused: RefusedEvent[] = [];
     const rows: NewLedgerRow[] = [];
@@ -92,14 +91,8 @@ export async function foldIntoShadow(pool: Pool, shadow: Shadow, batch: readonly
         [members.map((m) => m.backfillId), members.map((m) => m.tenantId), members.map((m) => m.eventId), members.map((m) => m.sessionId)],
       );
     }
-    await client.query('COMMIT');
     return { recorded: fresh.size, refused };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 async function readBackfillStates(client: { query: Pool['query'] }, batch: readonly SourcedEvent[]) {

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import { inTransaction } from '../transaction.js';
 import { TraceLedgerError, compareIds, type BackfillInfo, type BackfillState } from '@traceledger/core';
 
 /** A session, as the ledger locks and recomputes it. */
@@ -177,8 +178,7 @@ export interface LedgerHooks {
 
 /**
  * The one transaction helper of the ledger: BEGIN, rollup deltas deferred to one sorted flush
- * just before COMMIT (the last step of the concurrency rule), ROLLBACK on any error. A connection
- * that cannot even roll back is destroyed, not returned to the pool.
+ * just before COMMIT (the last step of the concurrency rule), ROLLBACK on any error (inTransaction).
  */
 export async function inLedgerTransaction<T>(
   pool: Pool,
@@ -186,28 +186,27 @@ export async function inLedgerTransaction<T>(
   hooks?: LedgerHooks,
   options: { priceBook?: 'shared' | 'exclusive' } = {},
 ): Promise<T> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    const tx = new LedgerTx(client);
-    // One round trip: BEGIN, deferred rollups and, when asked, the price-book lock (level 1).
-    const begin = "BEGIN; SET LOCAL traceledger.defer_rollup = 'on'";
-    if (options.priceBook === undefined) await client.query(begin);
-    else {
-      tx.lockedPriceBook(generationOf(await client.query(`${begin}; ${priceBookLockSql(options.priceBook)}`)));
-    }
-    const result = await fn(tx);
-    await hooks?.beforeCommit?.(tx);
-    // Rollup buckets last, in one sorted pass, then COMMIT, in one round trip; an error in the
-    // flush skips the COMMIT and the ROLLBACK below ends the transaction.
-    await client.query('SELECT tl_rollup_flush(); COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  let tx: LedgerTx | null = null;
+  return inTransaction(
+    pool,
+    async () => {
+      if (tx === null) throw new Error('ledger transaction without its LedgerTx');
+      const result = await fn(tx);
+      await hooks?.beforeCommit?.(tx);
+      return result;
+    },
+    {
+      // One round trip: BEGIN, deferred rollups and, when asked, the price-book lock (level 1).
+      begin: async (client) => {
+        const ledgerTx = new LedgerTx(client);
+        tx = ledgerTx;
+        const begin = "BEGIN; SET LOCAL traceledger.defer_rollup = 'on'";
+        if (options.priceBook === undefined) await client.query(begin);
+        else ledgerTx.lockedPriceBook(generationOf(await client.query(`${begin}; ${priceBookLockSql(options.priceBook)}`)));
+      },
+      // Rollup buckets last, in one sorted pass, then COMMIT, in one round trip; an error in the
+      // flush skips the COMMIT and the ROLLBACK ends the transaction.
+      commitSql: 'SELECT tl_rollup_flush(); COMMIT',
+    },
+  );
 }

@@ -1,5 +1,5 @@
 import { overcountedAggregates, stringBreach, usageEventId, type SpanPlan, type TraceSpan, type UsageKind } from '@traceledger/contract';
-import type { Pool } from '@traceledger/db';
+import { inTransaction, type Pool } from '@traceledger/db';
 
 /**
  * The shape of each trace seen through OTLP (`otel_spans`, migration 0013), kept so that the rule
@@ -19,10 +19,7 @@ export class TraceStore {
    * and the exporter's retry starts over).
    */
   async record<T>(tenantId: string, plans: readonly SpanPlan[], publish: (voids: Record<string, unknown>[]) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       const traces = [...new Set(plans.map((p) => p.span.traceId))].sort();
       // One lock per trace, in ascending order (no deadlock between two requests of the same traces).
       for (const t of traces) await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [`${tenantId}:${t}`]);
@@ -65,17 +62,8 @@ export class TraceStore {
           });
         }
       }
-      const result = await publish(voids);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+      return publish(voids);
+    });
   }
 
   /** Deletes spans recorded more than `retentionMs` ago; returns how many. */
