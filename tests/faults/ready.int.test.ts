@@ -57,6 +57,18 @@ describe('/ready follows the connections of each service', () => {
       if (name !== 'query') expect(r.checks['kafka'], name).toBe('ok');
       expect((await fetch(`${base}/health`)).status, name).toBe(200);
     }
+    // Meanwhile an OTLP export cannot record its trace: 503 with Retry-After, as OTLP/HTTP asks (UNAVAILABLE).
+    const nowNs = `${Date.now()}000000`;
+    const otlp = await fetch(`${urls.ingest}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: '71699b6fe85982c7c8995ea3d9c95df2', spanId: '7c8995ea3d9c95df', startTimeUnixNano: nowNs, endTimeUnixNano: nowNs, attributes: [{ key: 'gen_ai.operation.name', value: { stringValue: 'chat' } }] }] }] }],
+      }),
+    });
+    expect(otlp.status).toBe(503);
+    expect(otlp.headers.get('retry-after')).not.toBeNull();
+    expect(await otlp.json()).toEqual({ code: 14, message: expect.stringMatching(/^TL_INGEST_DATABASE_UNAVAILABLE: /) });
     await server.start();
     for (const [name, base] of all) await until(`${name} /ready to turn 200 after Postgres`, async () => (await ready(base)).status === 200);
 

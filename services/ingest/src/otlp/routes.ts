@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { EventRejectedError, parseEvent, planSpans, type OtlpSpan } from '@traceledger/contract';
 import type { TraceEvent } from '@traceledger/core';
 import '../ingestion.js';
+import { isTransientDbError } from '@traceledger/db';
 import { describeError, tenantOf } from '@traceledger/http';
 import { IngestError, IngestErrorCode } from '../errors.js';
 import { OtlpDecodeError, decodeJson, decodeProtobuf, encodeProtobufResponse, encodeProtobufStatus, grpcCodeOf } from './decode.js';
@@ -87,7 +88,9 @@ export function otlpRoutes(store: TraceStore) {
           const events = [...accepted, ...voids.map((v) => parseEvent(v, tenantId, nowMs, deps.maxEventBytes))];
           if (events.length > 0) await deps.log.publish(events);
         }).catch((err: unknown) => {
-          if (err instanceof IngestError) throw err;
+          // Kafka's 503 as it is; the database away: 503 too (retrying is safe); anything else is a
+          // bug, answered 500 and logged rather than retried forever by the exporter.
+          if (err instanceof IngestError || !isTransientDbError(err)) throw err;
           throw new IngestError(IngestErrorCode.DatabaseUnavailable, `traces cannot be recorded right now; nothing from this request was accepted, retry after ${deps.retryAfterSeconds} s`, 503, {
             cause: err,
             retriable: true,
