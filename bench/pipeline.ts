@@ -29,7 +29,7 @@ import {
   swapReplay,
   verifyLedger,
 } from '@traceledger/db';
-import { createKafka, readTopicRange } from '@traceledger/kafka';
+import { createKafka } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 
 export const name = 'pipeline';
@@ -96,7 +96,7 @@ export async function run(argv: string[]): Promise<string> {
 
     t = Date.now();
     const shadow = await prepareShadow(pool);
-    const read = await readTopicRange({ brokers, clientId: 'tl-bench-replay', groupId: `tl-bench-replay-${id}`, logger }, topic, { earliest: true }, async (records) => {
+    const read = await kafka.readRange(topic, { earliest: true }, async (records) => {
       const batch = records.flatMap((r) => {
         const d = decodeRecord(codec, r);
         return d.ok ? [{ event: d.event, partition: r.partition, offset: r.offset, ...(d.backfillId === null ? {} : { backfillId: d.backfillId }) }] : [];

@@ -7,7 +7,7 @@ import { buildConsumerService } from '@traceledger/consumer';
 import { EventCodec, HEADER, describeDeadLetter, eventRecord } from '@traceledger/contract';
 import { traceEvent, type TraceEvent } from '@traceledger/core';
 import { closeBackfill, createBackfill, createPool, dropDatabase, migrate, verifyLedger } from '@traceledger/db';
-import { readTopicRange, type InRecord } from '@traceledger/kafka';
+import type { InRecord } from '@traceledger/kafka';
 import { registerCleanup } from './helpers/cleanup.js';
 import { createTestTopics, testLogger, uid, waitFor } from './helpers/world.js';
 
@@ -19,7 +19,7 @@ import { createTestTopics, testLogger, uid, waitFor } from './helpers/world.js';
 // constraint and a narrowed column of its own.
 
 const logger = testLogger();
-const { brokers, kafka, topic, deadLetterTopic, group } = await createTestTopics(logger);
+const { kafka, topic, deadLetterTopic, group } = await createTestTopics(logger);
 const admin = new URL(inject('adminDatabaseUrl'));
 admin.pathname = `/tl_test_${inject('runId')}_${uid()}`;
 const databaseUrl = admin.toString();
@@ -138,7 +138,7 @@ describe('records the database refuses', () => {
       pool,
       {
         codec,
-        read: (groupId, start, handler) => readTopicRange({ brokers, clientId: 'tl-test-replay', groupId, logger }, topic, start, handler),
+        read: (groupId, start, handler) => kafka.readRange(topic, start, handler, { groupId }),
         deadLetters: (messages) => publisher.publish(deadLetterTopic, messages),
       },
       ['--from', 'earliest', '--tenant', replayTenant],

@@ -6,7 +6,7 @@ import { loadConfig } from '@traceledger/config';
 import { TraceLedgerError } from '@traceledger/core';
 import { createPool } from '@traceledger/db';
 import { EventCodec } from '@traceledger/contract';
-import { createKafka, readTopicRange, type Publisher } from '@traceledger/kafka';
+import { createKafka, type Publisher } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 import { BACKFILL_HELP, backfillCommand } from './backfill.js';
 import { DEAD_LETTERS_HELP, deadLettersCommand } from './dead-letters.js';
@@ -65,8 +65,7 @@ try {
         pool,
         {
           codec: EventCodec.fromDirectory(),
-          read: (groupId, start, handler) =>
-            readTopicRange({ brokers: config.kafkaBrokers, clientId: 'traceledger-replay', groupId, logger }, config.kafkaTopic, start, handler),
+          read: (groupId, start, handler) => port.readRange(config.kafkaTopic, start, handler, { groupId }),
           deadLetters: async (messages) => {
             if (publisher === null) {
               await port.ensureTopics([{ topic: config.kafkaDeadLetterTopic, partitions: 1 }]);

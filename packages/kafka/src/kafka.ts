@@ -22,8 +22,32 @@ export interface KafkaPort {
    * commits nothing and is deleted afterwards. For operator tools such as the dead-letter command.
    */
   readTopic(topic: string, options?: { maxRecords?: number; timeoutMs?: number }): Promise<InRecord[]>;
+  /**
+   * The one read path over a bounded slice of a topic: from the earliest offset, or the first at or
+   * after a time, up to the end offsets the topic has when the read starts (later records are left
+   * to the live consumer), handed to `handler` batch by batch in offset order per partition. A
+   * handler returning `false` ends the read early. Uses a consumer group of its own (`groupId`, or a
+   * throwaway one), commits nothing and deletes the group afterwards: an interrupted read is simply
+   * started again. Throws TL_KAFKA_UNAVAILABLE (retriable) when the slice is not read within
+   * `deadlineMs`; a handler's error is rethrown as it is.
+   */
+  readRange(
+    topic: string,
+    start: RangeStart,
+    handler: (records: readonly InRecord[]) => Promise<boolean | void>,
+    options?: { groupId?: string; deadlineMs?: number },
+  ): Promise<RangeReadResult>;
   /** Resolves when a broker answers a metadata request now (readiness probes); throws otherwise. */
   ping(): Promise<void>;
+}
+
+/** Where a range read starts on each partition. */
+export type RangeStart = { earliest: true } | { timestampMs: number };
+
+export interface RangeReadResult {
+  records: number;
+  /** Per partition: [first offset read, end offset (exclusive)] */
+  partitions: Record<number, [string, string]>;
 }
 
 export interface ConsumerOptions {
@@ -178,46 +202,87 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
       );
     },
     async readTopic(topic, { maxRecords = Number.POSITIVE_INFINITY, timeoutMs = 30_000 } = {}) {
+      const records: InRecord[] = [];
+      if (maxRecords <= 0) return records;
+      await port.readRange(
+        topic,
+        { earliest: true },
+        async (batch) => {
+          records.push(...batch.slice(0, maxRecords - records.length));
+          return records.length < maxRecords;
+        },
+        { deadlineMs: timeoutMs },
+      );
+      return records.sort((a, b) => a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
+    },
+    async readRange(topic, start, handler, { groupId = `traceledger-read-${randomBytes(6).toString('hex')}`, deadlineMs = 30 * 60_000 } = {}) {
       const admin = kafka.admin();
       await admin.connect();
-      const groupId = `traceledger-read-${randomBytes(6).toString('hex')}`;
-      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxBytesPerPartition: 1_048_576 });
       try {
-        const ends = new Map<number, bigint>();
-        for (const p of await admin.fetchTopicOffsets(topic)) if (BigInt(p.high) > BigInt(p.low)) ends.set(p.partition, BigInt(p.high));
-        const records: InRecord[] = [];
-        if (ends.size === 0 || maxRecords <= 0) return records;
-        const pending = new Set(ends.keys());
-        let finish = (): void => undefined;
-        const finished = new Promise<void>((resolve) => (finish = resolve));
-        await consumer.connect();
-        await consumer.subscribe({ topics: [topic], fromBeginning: true });
-        await consumer.run({
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            const end = ends.get(batch.partition);
-            if (end === undefined || !pending.has(batch.partition)) return;
-            for (const m of batch.messages) {
-              if (BigInt(m.offset) >= end || records.length >= maxRecords) break;
-              records.push({ topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, headers: headersToStrings(m.headers) });
-            }
-            if (BigInt(batch.lastOffset()) + 1n >= end) pending.delete(batch.partition);
-            if (pending.size === 0 || records.length >= maxRecords) finish();
-          },
-        });
-        let timer: NodeJS.Timeout | undefined;
-        const timedOut = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new TraceLedgerError(KafkaErrorCode.Unavailable, `could not read ${topic} to its end within ${timeoutMs} ms`, { retriable: true })), timeoutMs);
-        });
-        try {
-          await Promise.race([finished, timedOut]);
-        } finally {
-          clearTimeout(timer);
+        const ends = (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, high: p.high, low: p.low }));
+        let starts: Map<number, string>;
+        if ('earliest' in start) {
+          starts = new Map(ends.map((p) => [p.partition, p.low]));
+        } else {
+          const at = await admin.fetchTopicOffsetsByTimestamp(topic, start.timestampMs);
+          starts = new Map(at.map((p) => [p.partition, p.offset === '-1' ? (ends.find((e) => e.partition === p.partition)?.high ?? '0') : p.offset]));
         }
-        return records.sort((a, b) => a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
+        const partitions: Record<number, [string, string]> = Object.fromEntries(ends.map((e) => [e.partition, [starts.get(e.partition) ?? e.high, e.high]]));
+        const pending = new Map(ends.filter((e) => BigInt(starts.get(e.partition) ?? e.high) < BigInt(e.high)).map((e) => [e.partition, BigInt(e.high)]));
+        if (pending.size === 0) return { records: 0, partitions };
+
+        const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxBytesPerPartition: 4 * 1_048_576 });
+        let records = 0;
+        let failure: unknown = null;
+        let finish: () => void = () => undefined;
+        const done = new Promise<void>((resolve) => (finish = resolve));
+        await consumer.connect();
+        try {
+          await consumer.subscribe({ topics: [topic], fromBeginning: true });
+          await consumer.run({
+            autoCommit: false,
+            eachBatch: async ({ batch, heartbeat }) => {
+              const end = pending.get(batch.partition);
+              if (end === undefined || failure !== null) return;
+              const from = BigInt(starts.get(batch.partition) ?? '0');
+              const slice = batch.messages
+                .filter((m) => BigInt(m.offset) >= from && BigInt(m.offset) < end)
+                .map((m) => ({ topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, headers: headersToStrings(m.headers) }));
+              let more: boolean | void = true;
+              try {
+                if (slice.length > 0) more = await handler(slice);
+              } catch (err) {
+                failure = err;
+                finish();
+                return;
+              }
+              records += slice.length;
+              await heartbeat();
+              if (more === false) {
+                pending.clear();
+                finish();
+                return;
+              }
+              if (BigInt(batch.lastOffset()) + 1n >= end) {
+                pending.delete(batch.partition);
+                if (pending.size === 0) finish();
+              }
+            },
+          });
+          for (const [partition] of pending) consumer.seek({ topic, partition, offset: starts.get(partition) ?? '0' });
+          const timer = setTimeout(() => {
+            failure = new TraceLedgerError(KafkaErrorCode.Unavailable, `could not read ${topic} to its end within ${deadlineMs} ms`, { retriable: true });
+            finish();
+          }, deadlineMs);
+          await done;
+          clearTimeout(timer);
+        } finally {
+          await consumer.disconnect();
+          await admin.deleteGroups([groupId]).catch((err: unknown) => options.logger.debug({ err, groupId }, 'could not delete the range reader\'s consumer group'));
+        }
+        if (failure !== null) throw failure;
+        return { records, partitions };
       } finally {
-        await consumer.disconnect();
-        await admin.deleteGroups([groupId]).catch(() => undefined);
         await admin.disconnect();
       }
     },
