@@ -29,12 +29,17 @@ const url = `http://127.0.0.1:${(p.ingest.server.address() as AddressInfo).port}
  */
 function runAgent(provider: BasicTracerProvider, conversationId: string, fails: boolean, everySpan: boolean): void {
   const tracer = provider.getTracer('agent-framework', '1.0.0');
+  // Each step takes 25 ms, as real model and tool calls take time: the root starts first, so the
+  // session is the root agent's (a tie at one millisecond would leave which event is earliest to chance).
+  let clock = Date.now() - 60_000;
+  const tick = (): number => (clock += 25);
   const child = (parent: Span, name: string, attributes: Record<string, string | number>, kind = SpanKind.INTERNAL): Span => {
     const ctx: Context = trace.setSpan(ROOT_CONTEXT, parent);
     const genAi = Object.keys(attributes).some((k) => k.startsWith('gen_ai.'));
-    return tracer.startSpan(name, { kind, attributes: everySpan && genAi ? { ...attributes, 'gen_ai.conversation.id': conversationId } : attributes }, ctx);
+    return tracer.startSpan(name, { kind, startTime: tick(), attributes: everySpan && genAi ? { ...attributes, 'gen_ai.conversation.id': conversationId } : attributes }, ctx);
   };
   const root = tracer.startSpan('invoke_agent planner', {
+    startTime: tick(),
     attributes: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'planner', 'gen_ai.conversation.id': conversationId, 'gen_ai.provider.name': 'openai' },
   });
   // A model call: OpenTelemetry counts the 200 cached tokens inside input_tokens and the 50
@@ -49,11 +54,11 @@ function runAgent(provider: BasicTracerProvider, conversationId: string, fails: 
     'gen_ai.usage.cache_read.input_tokens': 200,
     'gen_ai.usage.reasoning.output_tokens': 50,
   }, SpanKind.CLIENT);
-  chat.end();
+  chat.end(tick());
   const tool = child(root, 'execute_tool search', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'search' });
-  tool.end();
+  tool.end(tick());
   const http = child(root, 'GET /search', { 'http.request.method': 'GET' }, SpanKind.CLIENT);
-  http.end();
+  http.end(tick());
   // A sub-agent whose span carries the sum of its child's usage and cost.
   const researcher = child(root, 'invoke_agent researcher', {
     'gen_ai.operation.name': 'invoke_agent',
@@ -70,12 +75,12 @@ function runAgent(provider: BasicTracerProvider, conversationId: string, fails: 
     'gen_ai.usage.output_tokens': 100,
     'gen_ai.usage.cost': '0.0123',
   }, SpanKind.CLIENT);
-  claude.end();
-  researcher.end();
+  claude.end(tick());
+  researcher.end(tick());
   // The root carries the sum of everything below it.
   root.setAttributes({ 'gen_ai.usage.input_tokens': 2000, 'gen_ai.usage.output_tokens': 400 });
   if (fails) root.setStatus({ code: SpanStatusCode.ERROR, message: 'tool budget exhausted' });
-  root.end();
+  root.end(tick());
 }
 
 /** The spans of one run, captured by the SDK (exported later, in whatever grouping a test picks). */
@@ -149,13 +154,14 @@ describe('OTLP/HTTP traces from the OpenTelemetry SDK', () => {
     expect(spans).toHaveLength(6);
     const { json, proto } = exporters(w.ingestKey.key);
     // One span per request, in a shuffled order, alternating the two encodings.
-    const random = seededRandom(Number.parseInt(uid(3), 16));
+    const seed = Number.parseInt(uid(3), 16);
+    const random = seededRandom(seed);
     const order = spans.map((s) => ({ s, k: random() })).sort((a, b) => a.k - b.k).map((x) => x.s);
     for (const [i, span] of order.entries()) await exportWith(i % 2 === 0 ? json : proto, [span]);
     await p.drained();
 
     const rows = await sessionRow(w.tenantId);
-    expect(rows).toEqual([
+    expect(rows, `export order from shuffle seed ${seed}`).toEqual([
       { session_id: conversation, agent_id: 'planner', team_id: 'team-support', status: 'success', input: EXPECTED.input, cached: EXPECTED.cached, output: EXPECTED.output, reasoning: EXPECTED.reasoning, cost: EXPECTED.cost, tools: '1', events: expect.any(String) },
     ]);
     const summary = await w.get('/api/billing/summary');
