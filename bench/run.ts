@@ -18,6 +18,7 @@ interface BenchModule {
 const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   query: () => import('./query.js'),
   pipeline: () => import('./pipeline.js'),
+  ingest: () => import('./ingest.js'),
 };
 
 function splitArgs(argv: readonly string[]): { only: string[] | null; rest: string[] } {

@@ -6,6 +6,7 @@
 #   scripts/kafka-local.sh status   exit 0 when a broker answers on the port
 #   scripts/kafka-local.sh fetch    only fetch the jars into the cache
 #   scripts/kafka-local.sh brokers  print the bootstrap address (host:port)
+#   scripts/kafka-local.sh tools-classpath  fetch Kafka's tools (ProducerPerformance, ...) and print their classpath
 #
 # Idempotent: a second `start` reuses the cached jars and a broker that is already running.
 # Settings (environment):
@@ -66,6 +67,33 @@ EOF
   rm -rf "$LIBS.tmp"
   mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS.tmp" >&2
   rm -rf "$LIBS" && mv "$LIBS.tmp" "$LIBS" && touch "$LIBS/.complete"
+}
+
+# Kafka's own command-line tools (org.apache.kafka:kafka-tools: ProducerPerformance,
+# ConsumerPerformance), for the benchmarks' limits; kept apart from the broker's classpath.
+TOOLS_LIBS="$KAFKA_HOME_DIR/tools-libs"
+fetch_tools() {
+  if [ -f "$TOOLS_LIBS/.complete" ]; then return 0; fi
+  command -v mvn >/dev/null || { log "mvn is needed to fetch the Kafka tools from Maven Central"; exit 1; }
+  mkdir -p "$KAFKA_HOME_DIR"
+  local pom="$KAFKA_HOME_DIR/tools-pom.xml"
+  cat >"$pom" <<EOF2
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.traceledger</groupId>
+  <artifactId>kafka-local-tools</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-nop</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+EOF2
+  log "fetching the Apache Kafka $KAFKA_VERSION tools with mvn into $TOOLS_LIBS"
+  rm -rf "$TOOLS_LIBS.tmp"
+  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS_LIBS.tmp" >&2
+  rm -rf "$TOOLS_LIBS" && mv "$TOOLS_LIBS.tmp" "$TOOLS_LIBS" && touch "$TOOLS_LIBS/.complete"
 }
 
 write_config() {
@@ -191,5 +219,6 @@ case "${1:-}" in
   status) if running_pid >/dev/null && port_open "$KAFKA_PORT"; then echo "running 127.0.0.1:$KAFKA_PORT"; else echo "stopped"; exit 1; fi ;;
   fetch) fetch ;;
   brokers) echo "127.0.0.1:$KAFKA_PORT" ;;
-  *) echo "usage: $0 start|stop|status|fetch|brokers" >&2; exit 2 ;;
+  tools-classpath) fetch_tools; echo "$TOOLS_LIBS/*" ;;
+  *) echo "usage: $0 start|stop|status|fetch|brokers|tools-classpath" >&2; exit 2 ;;
 esac
