@@ -12,13 +12,10 @@
  * on the same broker. Medians of `runs` runs, with min–max. Writes bench/results/latest.json (its
  * `ingest` key) and appends a dated row to docs/benchmarks.md.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { EventCodec, eventRecord, parseEvent } from '@traceledger/contract';
 import { TraceLedgerError } from '@traceledger/core';
 import { migrate } from '@traceledger/db';
@@ -26,31 +23,14 @@ import { createKafka } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { ROOT, appendHistory, cell, exec, fmt, kafkaToolsClasspath, machine, ratio, recordLatest, stat, type Stat } from './report.js';
 
 const { Client } = pg;
 
 export const name = 'ingest';
 export const summary = 'ingest events/s over HTTP (no consumer) beside Kafka ProducerPerformance with acks=all on the same broker';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const exec = promisify(execFile);
 const BATCH_SIZES = [100, 500, 1000] as const;
-
-interface Stat {
-  median: number;
-  min: number;
-  max: number;
-}
-
-function stat(values: readonly number[]): Stat {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  return { median: Math.round(median), min: Math.round(sorted[0] ?? 0), max: Math.round(sorted[sorted.length - 1] ?? 0) };
-}
-
-const fmt = (n: number): string => n.toLocaleString('en');
-const cell = (s: Stat): string => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
 
 /** Batches of realistic events: ~10 per session (a start, usage, tool calls, an end), unique ids. */
 function batchBody(runId: string, seq: { n: number }, size: number): string {
@@ -111,10 +91,10 @@ async function load(url: string, runId: string, size: number, seconds: number, c
 }
 
 async function producerPerformance(brokers: string, topic: string, recordBytes: number, records: number): Promise<number> {
-  const { stdout: cp } = await exec('bash', [join(ROOT, 'scripts/kafka-local.sh'), 'tools-classpath']);
+  const cp = await kafkaToolsClasspath();
   const { stdout } = await exec(
     'java',
-    ['-Xmx512m', '-cp', cp.trim(), 'org.apache.kafka.tools.ProducerPerformance', '--topic', topic, '--num-records', String(records), '--record-size', String(recordBytes), '--throughput', '-1', '--producer-props', `bootstrap.servers=${brokers}`, 'acks=all'],
+    ['-Xmx512m', '-cp', cp, 'org.apache.kafka.tools.ProducerPerformance', '--topic', topic, '--num-records', String(records), '--record-size', String(recordBytes), '--throughput', '-1', '--producer-props', `bootstrap.servers=${brokers}`, 'acks=all'],
     { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
   );
   const last = stdout.trim().split('\n').filter((l) => / records sent, /.test(l)).pop() ?? '';
@@ -211,49 +191,17 @@ export async function run(argv: string[]): Promise<string> {
   await db.end();
 
   const best = Math.max(...BATCH_SIZES.map((s) => results[s]?.median ?? 0));
-  const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB; broker, Postgres, ingest and load generator on one machine`;
-  const rows = [
-    '| figure | events/s, median (min–max) | limit on the same broker, same run | ratio |',
-    '|---|---:|---:|---:|',
-    ...BATCH_SIZES.map((s) => `| ingest, batches of ${s}, ${concurrency} requests in flight | ${cell(results[s] as Stat)} | ProducerPerformance acks=all, ${recordBytes}-byte records: ${cell(limit)} | ${((results[s]?.median ?? 0) / limit.median).toFixed(2)}× |`),
-  ];
   const report = [
     `### ingest benchmark: ${runs} runs of ${seconds} s per batch size; events of ~${jsonBytes} bytes of JSON, ${recordBytes}-byte records`,
     '',
-    ...rows,
+    '| figure | events/s, median (min–max) | limit on the same broker, same run | ratio |',
+    '|---|---:|---:|---:|',
+    ...BATCH_SIZES.map((s) => `| ingest, batches of ${s}, ${concurrency} requests in flight | ${cell(results[s] as Stat)} | ProducerPerformance acks=all, ${recordBytes}-byte records: ${cell(limit)} | ${ratio(results[s] as Stat, limit)} |`),
     '',
-    `Machine: ${machine}.`,
+    `Machine: ${machine()}.`,
   ].join('\n');
-
-  // bench/results/latest.json keeps each benchmark's latest figures under its own key.
-  const latestPath = join(ROOT, 'bench/results/latest.json');
-  mkdirSync(dirname(latestPath), { recursive: true });
-  const latest = existsSync(latestPath) ? (JSON.parse(readFileSync(latestPath, 'utf8')) as Record<string, unknown>) : {};
-  latest['ingest'] = {
-    measuredAt: new Date().toISOString(),
-    machine,
-    eventsPerSec: best,
-    limitRecordsPerSec: limit.median,
-    byBatchSize: Object.fromEntries(BATCH_SIZES.map((s) => [s, results[s]])),
-    limit,
-    recordBytes,
-    jsonBytes,
-    seconds,
-    runs,
-    concurrency,
-  };
-  writeFileSync(latestPath, `${JSON.stringify(latest, null, 2)}\n`);
-  const history = join(ROOT, 'docs/benchmarks.md');
-  if (!existsSync(history)) {
-    writeFileSync(
-      history,
-      '# Benchmarks: history\n\nEach `npm run bench` run appends its figures here, dated, beside the limit measured in the same run (bench/results/latest.json holds the latest). Medians of the runs, min–max in brackets.\n\n| date | benchmark | figure | limit, same run | ratio | machine |\n|---|---|---:|---:|---:|---|\n',
-    );
-  }
-  const date = new Date().toISOString().slice(0, 10);
-  for (const s of BATCH_SIZES) {
-    appendFileSync(history, `| ${date} | ingest, batches of ${s} | ${cell(results[s] as Stat)} events/s | ${cell(limit)} records/s (ProducerPerformance, acks=all, ${recordBytes} B) | ${((results[s]?.median ?? 0) / limit.median).toFixed(2)}× | ${machine} |\n`);
-  }
+  recordLatest('ingest', { eventsPerSec: best, limitRecordsPerSec: limit.median, byBatchSize: Object.fromEntries(BATCH_SIZES.map((s) => [s, results[s]])), limit, recordBytes, jsonBytes, seconds, runs, concurrency });
+  appendHistory(BATCH_SIZES.map((s) => [`ingest, batches of ${s}`, `${cell(results[s] as Stat)} events/s`, `${cell(limit)} records/s (ProducerPerformance, acks=all, ${recordBytes} B)`, ratio(results[s] as Stat, limit)]));
   return report;
 }
 

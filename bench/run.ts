@@ -19,6 +19,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   query: () => import('./query.js'),
   pipeline: () => import('./pipeline.js'),
   ingest: () => import('./ingest.js'),
+  fold: () => import('./fold.js'),
 };
 
 function splitArgs(argv: readonly string[]): { only: string[] | null; rest: string[] } {

@@ -44,56 +44,43 @@ running_pid() {
   echo "$pid"
 }
 
-fetch() {
-  if [ -f "$LIBS/.complete" ]; then return 0; fi
-  command -v mvn >/dev/null || { log "mvn is needed to fetch the Kafka jars from Maven Central"; exit 1; }
-  command -v java >/dev/null || { log "java (17+) is needed to run the broker"; exit 1; }
+# Copies org.apache.kafka:$2 ($KAFKA_VERSION) and its runtime dependencies, with the slf4j binding
+# $3, into the folder $1 (kept whole or not at all; a .complete marker says it is done).
+mvn_copy() {
+  local dest="$1" artifact="$2" binding="$3"
+  if [ -f "$dest/.complete" ]; then return 0; fi
+  command -v mvn >/dev/null || { log "mvn is needed to fetch $artifact from Maven Central"; exit 1; }
   mkdir -p "$KAFKA_HOME_DIR"
-  local pom="$KAFKA_HOME_DIR/pom.xml"
+  local pom="$KAFKA_HOME_DIR/pom-$artifact.xml"
   cat >"$pom" <<EOF
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>dev.traceledger</groupId>
-  <artifactId>kafka-local</artifactId>
+  <artifactId>kafka-local-$artifact</artifactId>
   <version>1</version>
   <packaging>pom</packaging>
   <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>$artifact</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>$binding</artifactId><version>1.7.36</version></dependency>
   </dependencies>
 </project>
 EOF
-  log "fetching Apache Kafka $KAFKA_VERSION jars with mvn into $LIBS"
-  rm -rf "$LIBS.tmp"
-  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS.tmp" >&2
-  rm -rf "$LIBS" && mv "$LIBS.tmp" "$LIBS" && touch "$LIBS/.complete"
+  log "fetching Apache Kafka $KAFKA_VERSION ($artifact) with mvn into $dest"
+  rm -rf "$dest.tmp"
+  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dest.tmp" >&2
+  rm -rf "$dest" && mv "$dest.tmp" "$dest" && touch "$dest/.complete"
+}
+
+fetch() {
+  command -v java >/dev/null || { log "java (17+) is needed to run the broker"; exit 1; }
+  mvn_copy "$LIBS" kafka_2.13 slf4j-reload4j
 }
 
 # Kafka's own command-line tools (org.apache.kafka:kafka-tools: ProducerPerformance,
 # ConsumerPerformance), for the benchmarks' limits; kept apart from the broker's classpath.
 TOOLS_LIBS="$KAFKA_HOME_DIR/tools-libs"
 fetch_tools() {
-  if [ -f "$TOOLS_LIBS/.complete" ]; then return 0; fi
-  command -v mvn >/dev/null || { log "mvn is needed to fetch the Kafka tools from Maven Central"; exit 1; }
-  mkdir -p "$KAFKA_HOME_DIR"
-  local pom="$KAFKA_HOME_DIR/tools-pom.xml"
-  cat >"$pom" <<EOF2
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>dev.traceledger</groupId>
-  <artifactId>kafka-local-tools</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-nop</artifactId><version>1.7.36</version></dependency>
-  </dependencies>
-</project>
-EOF2
-  log "fetching the Apache Kafka $KAFKA_VERSION tools with mvn into $TOOLS_LIBS"
-  rm -rf "$TOOLS_LIBS.tmp"
-  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS_LIBS.tmp" >&2
-  rm -rf "$TOOLS_LIBS" && mv "$TOOLS_LIBS.tmp" "$TOOLS_LIBS" && touch "$TOOLS_LIBS/.complete"
+  mvn_copy "$TOOLS_LIBS" kafka-tools slf4j-nop
 }
 
 write_config() {
