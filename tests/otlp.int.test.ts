@@ -208,7 +208,11 @@ describe('OTLP/HTTP traces from the OpenTelemetry SDK', () => {
     );
     expect(res.statusCode, res.body).toBe(200);
     const answer = res.json() as { partialSuccess: { rejectedSpans: string; errorMessage: string } };
-    // -5 tokens is read as no token count at all, so that span is a GenAI span with nothing wrong; the ignored one is named.
+    // -5 tokens is refused by the contract, naming the field; the span without GenAI attributes is
+    // ignored and named; the third span is taken.
+    expect(answer.partialSuccess.rejectedSpans).toBe('1');
+    expect(answer.partialSuccess.errorMessage).toContain('span b7ad6b7169203331');
+    expect(answer.partialSuccess.errorMessage).toContain('TL_EVENT_BAD_TOKENS (input_tokens)');
     expect(answer.partialSuccess.errorMessage).toContain('1 span(s) without gen_ai.* attributes ignored');
 
     const bad = await post(body([span('b7ad6b7169203334', [{ key: 'gen_ai.operation.name', value: { stringValue: 'execute_tool' } }, { key: 'gen_ai.tool.name', value: { stringValue: 'bad\u0000tool' } }])]));

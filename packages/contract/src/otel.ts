@@ -60,12 +60,30 @@ function str(v: OtlpAttr | undefined): string | null {
   return null;
 }
 
-/** A token count: a non-negative integer attribute (int, or a double that is whole). */
-function tokens(v: OtlpAttr | undefined): bigint | null {
-  if (typeof v === 'bigint') return v;
+/**
+ * A token count attribute: a whole number (an int, a whole double, a digit string) as a bigint; any
+ * other value is kept as it came, so the contract refuses the span naming the field
+ * (TL_EVENT_BAD_TOKENS) rather than the count being read as zero.
+ */
+function tokens(v: OtlpAttr | undefined): OtlpAttr {
+  if (v === undefined || v === null) return null;
   if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
   if (typeof v === 'string' && /^\d+$/.test(v)) return BigInt(v);
-  return null;
+  return v;
+}
+
+/** A count as JSON: bigints as numbers (the contract bounds counts at 10^12), anything else as it came. */
+const jsonCount = (v: OtlpAttr): unknown => (typeof v === 'bigint' ? Number(v) : v);
+
+/**
+ * A reported cost: a decimal string is kept exactly; a double, which cannot hold a decimal exactly,
+ * is written with the contract's 9 decimals (0.1 + 0.2 reported as 0.30000000000000004 bills
+ * 0.3); anything else is kept for the contract to refuse.
+ */
+function costOf(v: OtlpAttr): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v.toFixed(9).replace(/\.?0+$/, '');
+  return v;
 }
 
 function iso(nanos: bigint): string {
@@ -128,13 +146,25 @@ export function planSpans(spans: readonly OtlpSpan[]): SpanPlan[] {
     const costAttr = COST_ATTRIBUTES.map((k) => a.get(k)).find((v) => v !== undefined && v !== null);
     if (input !== null || output !== null || cached !== null || reasoning !== null || costAttr !== undefined) {
       usage = (operation !== null && MODEL_OPERATIONS.has(operation)) || (operation === null && !isTool && model !== null) ? 'model' : 'aggregate';
-      // OpenTelemetry counts cached input inside input_tokens and reasoning inside output_tokens;
-      // the contract counts each kind apart, so each is taken out once (never below zero).
-      const c = cached ?? 0n;
-      const r = reasoning ?? 0n;
-      const inOnly = (input ?? 0n) > c ? (input ?? 0n) - c : 0n;
-      const outOnly = (output ?? 0n) > r ? (output ?? 0n) - r : 0n;
       const provider = str(a.get('gen_ai.provider.name')) ?? str(a.get('gen_ai.system'));
+      const counts = [input, output, cached, reasoning];
+      let tokenFields: Record<string, unknown>;
+      if (counts.every((x) => x === null || (typeof x === 'bigint' && x >= 0n))) {
+        // OpenTelemetry counts cached input inside input_tokens and reasoning inside output_tokens;
+        // the contract counts each kind apart, so each is taken out once (never below zero).
+        const [i, o, c, r] = counts.map((x) => (x as bigint | null) ?? 0n) as [bigint, bigint, bigint, bigint];
+        tokenFields = {
+          input_tokens: Number(i > c ? i - c : 0n),
+          output_tokens: Number(o > r ? o - r : 0n),
+          ...(c > 0n ? { cached_input_tokens: Number(c) } : {}),
+          ...(r > 0n ? { reasoning_tokens: Number(r) } : {}),
+        };
+      } else {
+        // A count that is not a whole number ≥ 0 goes to the contract as it came, which refuses it.
+        tokenFields = Object.fromEntries(
+          (['input_tokens', 'output_tokens', 'cached_input_tokens', 'reasoning_tokens'] as const).flatMap((f, k) => (counts[k] === null ? [] : [[f, jsonCount(counts[k] as OtlpAttr)]])),
+        );
+      }
       events.push({
         ...base,
         event_id: usageEventId(span.traceId, span.spanId),
@@ -142,12 +172,8 @@ export function planSpans(spans: readonly OtlpSpan[]): SpanPlan[] {
         occurred_at: iso(span.endNanos > 0n ? span.endNanos : span.startNanos),
         ...(provider === null ? {} : { provider }),
         ...(model === null ? {} : { model }),
-        // Token counts travel as JSON numbers; the contract bounds each at 10^12, far below 2^53.
-        input_tokens: Number(inOnly),
-        output_tokens: Number(outOnly),
-        ...(c > 0n ? { cached_input_tokens: Number(c) } : {}),
-        ...(r > 0n ? { reasoning_tokens: Number(r) } : {}),
-        ...(costAttr === undefined ? {} : { cost: typeof costAttr === 'string' ? costAttr : typeof costAttr === 'bigint' ? costAttr.toString() : costAttr }),
+        ...tokenFields,
+        ...(costAttr === undefined ? {} : { cost: costOf(costAttr) }),
       });
     }
     if (isTool) {

@@ -34,6 +34,17 @@ describe('planSpans: GenAI spans to contract events (docs/otel.md)', () => {
     expect(clamped?.events[0]).toMatchObject({ input_tokens: 0, cached_input_tokens: 30 });
   });
 
+  it('passes a token count that is not a whole number >= 0 to the contract as it came, and writes a double cost with 9 decimals', () => {
+    const [neg, frac, cost] = planSpans([
+      span('c1', null, { 'gen_ai.operation.name': 'chat', 'gen_ai.usage.input_tokens': -5n, 'gen_ai.usage.output_tokens': 3n }),
+      span('c2', null, { 'gen_ai.operation.name': 'chat', 'gen_ai.usage.output_tokens': 1.5 }),
+      span('c3', null, { 'gen_ai.operation.name': 'chat', 'gen_ai.usage.input_tokens': 1n, 'gen_ai.usage.cost': 0.1 + 0.2 }),
+    ]);
+    expect(neg?.events[0]).toMatchObject({ input_tokens: -5, output_tokens: 3 });
+    expect(frac?.events[0]).toMatchObject({ output_tokens: 1.5 });
+    expect(cost?.events[0]).toMatchObject({ cost: '0.3' });
+  });
+
   it('prefers the response model and the provider name, falling back to the request model and gen_ai.system', () => {
     const [a, b] = planSpans([
       span('b1', null, { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'req', 'gen_ai.response.model': 'resp', 'gen_ai.provider.name': 'p', 'gen_ai.system': 's', 'gen_ai.usage.input_tokens': 1n }),

@@ -12,7 +12,8 @@ import { registerBodyReading } from './body.js';
 import { IngestError, IngestErrorCode } from './errors.js';
 import { EventLog } from './event-log.js';
 import { IdempotencyStore } from './idempotency.js';
-import './ingestion.js';
+// The `ingestion` decoration's type (a module augmentation only).
+import type {} from './ingestion.js';
 import { ingestMetrics } from './metrics.js';
 import { otlpRoutes } from './otlp/routes.js';
 import { TraceStore } from './otlp/trace-store.js';

@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { EventRejectedError, parseEvent, planSpans, type OtlpSpan } from '@traceledger/contract';
+import { EventRejectedError, parseEvent, planSpans, type OtlpSpan, type SpanPlan } from '@traceledger/contract';
 import type { TraceEvent } from '@traceledger/core';
-import '../ingestion.js';
+// The `ingestion` decoration's type (a module augmentation only).
+import type {} from '../ingestion.js';
 import { isTransientDbError } from '@traceledger/db';
 import { describeError, tenantOf } from '@traceledger/http';
 import { IngestError, IngestErrorCode } from '../errors.js';
@@ -63,28 +64,31 @@ export function otlpRoutes(store: TraceStore) {
         const nowMs = deps.now();
         const plans = planSpans(spans);
         const accepted: TraceEvent[] = [];
+        /** The trace's tree as recorded: every span, a refused one without usage (its events were not published). */
+        const tree: SpanPlan[] = [];
         const reasons: string[] = [];
         let rejected = 0;
         let ignored = 0;
         for (const plan of plans) {
           if (!plan.genAi) {
             ignored += 1;
+            tree.push(plan);
             continue;
           }
           // A span's events stand or fall together: a span is accepted or rejected as a whole.
           try {
             accepted.push(...plan.events.map((e) => parseEvent(e, tenantId, nowMs, deps.maxEventBytes)));
+            tree.push(plan);
           } catch (err) {
             if (!(err instanceof EventRejectedError)) throw err;
             rejected += 1;
             deps.metrics.eventsRejected.inc({ code: err.code });
-            plan.usage = null;
-            plan.events.length = 0;
+            tree.push({ ...plan, usage: null, events: [] });
             if (reasons.length < MAX_REASONS) reasons.push(`span ${plan.span.spanId} of trace ${plan.span.traceId}: ${err.code}${err.field ? ` (${err.field})` : ''}: ${err.message}`);
           }
         }
         deps.takeEvents(request, accepted.length);
-        await store.record(tenantId, plans, async (voids) => {
+        await store.record(tenantId, tree, async (voids) => {
           const events = [...accepted, ...voids.map((v) => parseEvent(v, tenantId, nowMs, deps.maxEventBytes))];
           if (events.length > 0) await deps.log.publish(events);
         }).catch((err: unknown) => {
