@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { aggregateBySession, backfillArrival, type BackfillArrival, type TraceEvent } from '@traceledger/core';
+import { aggregateBySession, backfillArrival, type BackfillArrival, type PricedCost, type TraceEvent } from '@traceledger/core';
 import { recomputeSessions } from './recompute.js';
 import { eventKey, existingLedgerRows, insertLedgerRows, insertMemberships, markLive, mergeSessions, type NewLedgerRow } from './rows.js';
 import { reportedOnly, type Pricing } from './pricing.js';
@@ -12,6 +12,13 @@ export interface SourcedEvent {
   offset?: string;
   /** The record's backfill (its `tl-backfill` header); absent for a live record. */
   backfillId?: string;
+}
+
+/** A record of the batch kept for the ledger, with its event key (`tenant\0event`). */
+interface Accepted {
+  s: SourcedEvent;
+  key: string;
+  arrival: BackfillArrival | null;
 }
 
 /** A record the ledger refused by rule (not by a database error): it belongs in the dead-letter topic. */
@@ -53,11 +60,12 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
       const backfillIds = new Set(batch.flatMap((s) => (s.backfillId === undefined ? [] : [s.backfillId])));
       const backfills = await tx.lockBackfills(backfillIds, 'share');
       const refused: RefusedEvent[] = [];
-      // First of each (tenant, event id) in the batch; a later repeat is a duplicate.
+      // First of each (tenant, event id, source) in the batch; a later repeat is a duplicate. The
+      // event key is computed once per record and carried along.
       const seen = new Set<string>();
-      const accepted: { s: SourcedEvent; arrival: BackfillArrival | null }[] = [];
+      const accepted: Accepted[] = [];
       batch.forEach((s, index) => {
-        const k = eventKey(s.event.tenantId, s.event.eventId);
+        const key = eventKey(s.event.tenantId, s.event.eventId);
         let arrival: BackfillArrival | null = null;
         if (s.backfillId !== undefined) {
           arrival = backfillArrival(backfills.get(s.backfillId), s.backfillId, s.event.tenantId);
@@ -67,60 +75,60 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
           }
         }
         // A live copy and a backfill copy of one event in one batch are both kept: two sources.
-        const sk = `${k}\u0000${s.backfillId ?? ''}`;
+        const sk = s.backfillId === undefined ? key : `${key}\u0000${s.backfillId}`;
         if (seen.has(sk)) return;
         seen.add(sk);
-        accepted.push({ s, arrival });
+        accepted.push({ s, key, arrival });
       });
 
       await tx.lockSessions(accepted.map(({ s }) => s.event));
 
-      const firstOfId = new Map<string, { s: SourcedEvent; arrival: BackfillArrival | null }>();
+      const firstOfId = new Map<string, Accepted>();
       for (const a of accepted) {
-        const k = eventKey(a.s.event.tenantId, a.s.event.eventId);
-        const prev = firstOfId.get(k);
+        const prev = firstOfId.get(a.key);
         // Recorded live when any copy of it in the batch is live.
-        if (prev === undefined || (prev.s.backfillId !== undefined && a.s.backfillId === undefined)) firstOfId.set(k, a);
+        if (prev === undefined || (prev.s.backfillId !== undefined && a.s.backfillId === undefined)) firstOfId.set(a.key, a);
       }
-      const rows: NewLedgerRow[] = [...firstOfId.values()].map(({ s, arrival }) => ({
-        event: s.event,
-        billed: s.event.type === 'llm.usage' ? priceOf(s.event) : null,
-        live: s.backfillId === undefined,
-        staged: arrival?.kind === 'stage',
-        partition: s.partition ?? null,
-        offset: s.offset ?? null,
-      }));
+      const firsts = [...firstOfId.values()];
+      const billed = new Map<TraceEvent, PricedCost | null>();
+      const rows: NewLedgerRow[] = firsts.map(({ s, arrival }) => {
+        const cost = s.event.type === 'llm.usage' ? priceOf(s.event) : null;
+        billed.set(s.event, cost);
+        return { event: s.event, billed: cost, live: s.backfillId === undefined, staged: arrival?.kind === 'stage', partition: s.partition ?? null, offset: s.offset ?? null };
+      });
       const { fresh, namedByVoid } = await insertLedgerRows(tx, rows);
       const recompute = new Map<string, SessionRef>();
       const touch = (e: SessionRef): void => void recompute.set(sessionRefKey(e), { tenantId: e.tenantId, sessionId: e.sessionId });
 
       // Events recorded before: a new source of the same event (same session) may change what counts.
-      const known = await existingLedgerRows(
-        tx,
-        accepted.filter(({ s }) => !fresh.has(eventKey(s.event.tenantId, s.event.eventId))).map(({ s }) => s.event),
-      );
-      const sameEvent = (s: SourcedEvent): boolean => known.get(eventKey(s.event.tenantId, s.event.eventId))?.sessionId === s.event.sessionId;
-      const newlyLive = accepted.filter(({ s }) => s.backfillId === undefined && sameEvent(s) && known.get(eventKey(s.event.tenantId, s.event.eventId))?.live === false);
+      const repeats = fresh.size === accepted.length ? [] : accepted.filter((a) => !fresh.has(a.key));
+      const known = await existingLedgerRows(tx, repeats.map(({ s }) => s.event));
+      const sameEvent = (a: Accepted): boolean => known.get(a.key)?.sessionId === a.s.event.sessionId;
+      const newlyLive = repeats.filter((a) => a.s.backfillId === undefined && sameEvent(a) && known.get(a.key)?.live === false);
       await markLive(tx, newlyLive.map(({ s }) => s.event));
       for (const { s } of newlyLive) touch(s.event);
 
       // Backfill memberships: of events recorded now, and of known events of the same session.
       const members = accepted
-        .filter(({ s }) => s.backfillId !== undefined && (fresh.has(eventKey(s.event.tenantId, s.event.eventId)) || sameEvent(s)))
+        .filter((a) => a.s.backfillId !== undefined && (fresh.has(a.key) || sameEvent(a)))
         .map(({ s }) => ({ backfillId: s.backfillId as string, tenantId: s.event.tenantId, eventId: s.event.eventId, sessionId: s.event.sessionId }));
       const added = await insertMemberships(tx, members);
       for (const m of added) if (backfills.get(m.backfillId)?.state === 'closed') touch(m);
 
       // New live events: the fast path, unless something in their session needs the rule.
-      const freshLive = [...firstOfId.values()].filter(({ s }) => s.backfillId === undefined && fresh.has(eventKey(s.event.tenantId, s.event.eventId))).map(({ s }) => s.event);
-      const freshCounted = [...firstOfId.values()].filter(({ s, arrival }) => s.backfillId !== undefined && arrival?.kind === 'count' && fresh.has(eventKey(s.event.tenantId, s.event.eventId)));
-      for (const { s } of freshCounted) touch(s.event);
-      for (const e of freshLive) if (e.type === 'event.voided' || (tx.owners.get(sessionRefKey(e)) ?? null) !== null) touch(e);
+      const freshLive: TraceEvent[] = [];
+      for (const { s, key, arrival } of firsts) {
+        if (!fresh.has(key)) continue;
+        if (s.backfillId === undefined) freshLive.push(s.event);
+        else if (arrival?.kind === 'count') touch(s.event);
+      }
+      for (const e of freshLive) {
+        if (e.type === 'event.voided' || (tx.owners.get(sessionRefKey(e)) ?? null) !== null) touch(e);
+      }
       // A new event that a void recorded earlier names: the rule decides whether it counts.
-      for (const e of freshLive) if (namedByVoid.has(eventKey(e.tenantId, e.eventId))) touch(e);
+      if (namedByVoid.size > 0) for (const e of freshLive) if (namedByVoid.has(eventKey(e.tenantId, e.eventId))) touch(e);
       const fast = freshLive.filter((e) => e.type !== 'event.voided' && !recompute.has(sessionRefKey(e)));
-      const billed = new Map(rows.map((r) => [eventKey(r.event.tenantId, r.event.eventId), r.billed]));
-      const states = [...aggregateBySession(fast, (e) => billed.get(eventKey(e.tenantId, e.eventId)) ?? null).values()];
+      const states = [...aggregateBySession(fast, (e) => billed.get(e) ?? null).values()];
       await mergeSessions(tx, states);
       const recomputed = await recomputeSessions(tx, recompute.values());
       return {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { formatMoney, parseMoney, traceEvent, type EventMarks, type LedgerEntry, type PricedCost, type SessionState, type TraceEvent } from '@traceledger/core';
+import { pgArray } from '../pg-array.js';
 import { sessionRefKey, type LedgerTx, type SessionRef } from './tx.js';
 
 /**
@@ -52,54 +53,46 @@ export async function insertShadowRows(client: Pick<PoolClient, 'query'>, table:
  */
 async function insertRows(client: Pick<PoolClient, 'query'>, table: string, rows: readonly NewLedgerRow[], voids: boolean): Promise<{ tenant_id: string; event_id: string; named?: boolean }[]> {
   if (rows.length === 0) return [];
-  const payload = rows.map(({ event: e, billed, live, staged, partition, offset }) => ({
-    tenant_id: e.tenantId,
-    event_id: e.eventId,
-    session_id: e.sessionId,
-    type: e.type,
-    occurred_at: new Date(e.occurredAtMs).toISOString(),
-    agent_id: e.agentId,
-    team_id: e.teamId,
-    provider: e.provider,
-    model: e.model,
-    input_tokens: e.inputTokens,
-    output_tokens: e.outputTokens,
-    cached_input_tokens: e.cachedInputTokens,
-    reasoning_tokens: e.reasoningTokens,
-    reported_cost: e.costNanos === null ? null : formatMoney(e.costNanos),
-    cost: billed === null ? null : formatMoney(billed.costNanos),
-    cost_source: billed?.source ?? null,
-    price_version: billed?.priceVersion ?? null,
-    status: e.status,
-    voids_event_id: e.voidsEventId,
-    source_partition: partition,
-    source_offset: offset,
-    live,
-    staged,
-  }));
+  // One typed array per column (unnest): Postgres parses array literals about three times faster
+  // than the same rows as JSON (jsonb_to_recordset), the fold's largest statement.
+  const n = rows.length;
+  const cols = LEDGER_COLUMNS.map(() => new Array<unknown>(n));
+  for (let i = 0; i < n; i++) {
+    const { event: e, billed, live, staged, partition, offset } = rows[i] as NewLedgerRow;
+    const v = [
+      e.tenantId, e.eventId, e.sessionId, e.type, new Date(e.occurredAtMs).toISOString(), e.agentId, e.teamId, e.provider, e.model,
+      e.inputTokens, e.outputTokens, e.cachedInputTokens, e.reasoningTokens,
+      e.costNanos === null ? null : formatMoney(e.costNanos),
+      billed === null ? null : formatMoney(billed.costNanos), billed?.source ?? null, billed?.priceVersion ?? null,
+      e.status, e.voidsEventId, partition, offset, live, staged,
+    ];
+    for (let c = 0; c < v.length; c++) (cols[c] as unknown[])[i] = v[c];
+  }
   const named = voids
     ? `SELECT i.tenant_id, i.event_id, EXISTS (SELECT 1 FROM ${table} v WHERE v.tenant_id = i.tenant_id AND v.voids_event_id = i.event_id
          AND v.session_id = i.session_id AND v.type = 'event.voided') AS named FROM ins i`
     : 'SELECT tenant_id, event_id FROM ins';
+  const names = LEDGER_COLUMNS.map(([c]) => c).join(', ');
   const { rows: inserted } = await client.query<{ tenant_id: string; event_id: string; named?: boolean }>(
-    `WITH ins AS (INSERT INTO ${table} (tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model,
-        input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, cost_source, price_version,
-        status, voids_event_id, source_partition, source_offset, live, staged)
-     SELECT tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model,
-        input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, reported_cost, cost, cost_source, price_version,
-        status, voids_event_id, source_partition, source_offset, live, staged
-     FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, session_id text, type text, occurred_at timestamptz,
-        agent_id text, team_id text, provider text, model text, input_tokens bigint, output_tokens bigint,
-        cached_input_tokens bigint, reasoning_tokens bigint, reported_cost numeric, cost numeric, cost_source text,
-        price_version text, status text, voids_event_id text, source_partition integer, source_offset bigint,
-        live boolean, staged boolean)
+    `WITH ins AS (INSERT INTO ${table} (${names})
+     SELECT * FROM unnest(${LEDGER_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
      ON CONFLICT (tenant_id, event_id) DO NOTHING
      RETURNING tenant_id, event_id, session_id)
      ${named}`,
-    [JSON.stringify(payload)],
+    cols.map(pgArray),
   );
   return inserted;
 }
+
+/** The ledger's columns as `insertRows` writes them, with their types. */
+const LEDGER_COLUMNS: readonly (readonly [string, string])[] = [
+  ['tenant_id', 'text'], ['event_id', 'text'], ['session_id', 'text'], ['type', 'text'], ['occurred_at', 'timestamptz'],
+  ['agent_id', 'text'], ['team_id', 'text'], ['provider', 'text'], ['model', 'text'],
+  ['input_tokens', 'bigint'], ['output_tokens', 'bigint'], ['cached_input_tokens', 'bigint'], ['reasoning_tokens', 'bigint'],
+  ['reported_cost', 'numeric'], ['cost', 'numeric'], ['cost_source', 'text'], ['price_version', 'text'],
+  ['status', 'text'], ['voids_event_id', 'text'], ['source_partition', 'integer'], ['source_offset', 'bigint'],
+  ['live', 'boolean'], ['staged', 'boolean'],
+];
 
 /** The key of an event in maps and sets. */
 export function eventKey(tenantId: string, eventId: string): string {
@@ -266,17 +259,28 @@ const SESSION_COLUMNS = `tenant_id, session_id, agent_id, agent_key_at, agent_ke
   team_key_event, started_event_at, first_event_at, last_event_at, ended_at, end_event_id, status, input_tokens,
   output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, unpriced_tokens, price_version,
   tool_calls, event_count, models`;
+/** The session columns the upserts write, with their types, in SESSION_COLUMNS' order. */
+const SESSION_TYPES: readonly (readonly [string, string])[] = [
+  ['tenant_id', 'text'], ['session_id', 'text'], ['agent_id', 'text'], ['agent_key_at', 'timestamptz'], ['agent_key_event', 'text'],
+  ['team_id', 'text'], ['team_key_at', 'timestamptz'], ['team_key_event', 'text'], ['started_event_at', 'timestamptz'],
+  ['first_event_at', 'timestamptz'], ['last_event_at', 'timestamptz'], ['ended_at', 'timestamptz'], ['end_event_id', 'text'],
+  ['status', 'text'], ['input_tokens', 'numeric'], ['output_tokens', 'numeric'], ['cached_input_tokens', 'numeric'],
+  ['reasoning_tokens', 'numeric'], ['cost', 'numeric'], ['unpriced_events', 'bigint'], ['unpriced_tokens', 'numeric'],
+  ['price_version', 'text'], ['tool_calls', 'bigint'], ['event_count', 'bigint'], ['models', 'jsonb'],
+];
 const SESSION_SOURCE = `SELECT tenant_id, session_id, agent_id, agent_key_at, agent_key_event, team_id, team_key_at, team_key_event,
     started_event_at, first_event_at, last_event_at, ended_at, end_event_id, coalesce(status, 'running'),
     input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, unpriced_tokens,
     price_version, tool_calls, event_count, models
-  FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, session_id text, agent_id text, agent_key_at timestamptz,
-    agent_key_event text, team_id text, team_key_at timestamptz, team_key_event text, started_event_at timestamptz,
-    first_event_at timestamptz, last_event_at timestamptz, ended_at timestamptz, end_event_id text, status text,
-    input_tokens numeric, output_tokens numeric, cached_input_tokens numeric, reasoning_tokens numeric, cost numeric,
-    unpriced_events bigint, unpriced_tokens numeric, price_version text, tool_calls bigint, event_count bigint,
-    models jsonb)
+  FROM unnest(${SESSION_TYPES.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
+    AS x(${SESSION_TYPES.map(([c]) => c).join(', ')})
   ORDER BY tenant_id COLLATE "C", session_id COLLATE "C"`;
+
+/** The upserts' parameters: one array per column (bigints as their digits, models as exact JSON). */
+function sessionParams(states: readonly SessionState[]): string[] {
+  const rows = states.map(stateToRow);
+  return SESSION_TYPES.map(([c]) => pgArray(c === 'models' ? rows.map((r) => exactJson(r[c])) : rows.map((r) => r[c])));
+}
 
 // The SET list reads the old row (t) throughout, so each CASE sees the pre-update key.
 function earlier(prefix: 'agent' | 'team'): string {
@@ -322,7 +326,7 @@ export async function mergeSessions(tx: LedgerTx, states: readonly SessionState[
        event_count = t.event_count + EXCLUDED.event_count,
        models = tl_merge_models(t.models, EXCLUDED.models),
        updated_at = now()`,
-    [exactJson(states.map(stateToRow))],
+    sessionParams(states),
   );
 }
 
@@ -335,7 +339,7 @@ export async function replaceSessions(tx: LedgerTx, states: readonly SessionStat
     `INSERT INTO trace_sessions AS t (${SESSION_COLUMNS})
      ${SESSION_SOURCE}
      ON CONFLICT (tenant_id, session_id) DO UPDATE SET ${cols.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`,
-    [exactJson(states.map(stateToRow))],
+    sessionParams(states),
   );
 }
 
