@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { loadConfig } from '@traceledger/config';
 import { EventCodec, eventRecord } from '@traceledger/contract';
 import { TraceLedgerError, traceEvent, type TraceEvent } from '@traceledger/core';
 import { buildConsumerService } from '@traceledger/consumer';
@@ -41,6 +42,7 @@ export async function run(argv: string[]): Promise<string> {
   const events = Number(values.events);
   const runs = Number(values.runs);
   if (!Number.isInteger(events) || events < 1000 || !Number.isInteger(runs) || runs < 1) throw new TraceLedgerError('TL_BENCH_BAD_OPTION', '--events must be a whole number >= 1000, --runs >= 1');
+  const config = loadConfig();
   const id = randomBytes(4).toString('hex');
   const say = (s: string) => process.stderr.write(`bench fold: ${s}\n`);
   const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
@@ -77,7 +79,7 @@ export async function run(argv: string[]): Promise<string> {
       try {
         await storePriceEntries(pool, readPriceFiles());
         const group = `tl-bench-fold-${id}-${r}`;
-        const consumer = buildConsumerService({ consumer: kafka.consumer({ groupId: group }), deadLetters: kafka.publisher(), pool, codec, logger, pricing: bookPricing() }, { topic, deadLetterTopic: `${topic}.dlq` });
+        const consumer = buildConsumerService({ consumer: kafka.consumer({ groupId: group, concurrency: config.consumerConcurrency }), deadLetters: kafka.publisher(), pool, codec, logger, pricing: bookPricing() }, { topic, deadLetterTopic: `${topic}.dlq` });
         const started = performance.now();
         await consumer.start();
         while ((await kafka.consumerLag(group, topic)) > 0) await new Promise((res) => setTimeout(res, 250));

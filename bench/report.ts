@@ -26,6 +26,17 @@ export function stat(values: readonly number[]): Stat {
   return { median: Math.round(median), min: Math.round(sorted[0] ?? 0), max: Math.round(sorted[sorted.length - 1] ?? 0) };
 }
 
+/**
+ * The `q`-quantile (0 < q <= 1) by nearest rank: the smallest value with at least q of the values
+ * at or below it (Infinity stays Infinity: a value never observed counts as larger than any); NaN
+ * for no values.
+ */
+export function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
 export const fmt = (n: number): string => n.toLocaleString('en');
 /** `median (min–max)`. */
 export const cell = (s: Stat): string => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
@@ -35,8 +46,12 @@ export function machine(): string {
   return `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB; broker, Postgres, services and load generator on one machine`;
 }
 
+/** `--no-record` on the command line: print the figures, write neither latest.json nor the history. */
+export const NO_RECORD = process.argv.includes('--no-record');
+
 /** Stores `figures` under `key` in bench/results/latest.json, keeping the other benchmarks' keys. */
 export function recordLatest(key: string, figures: Record<string, unknown>): void {
+  if (NO_RECORD) return;
   const path = join(ROOT, 'bench/results/latest.json');
   mkdirSync(dirname(path), { recursive: true });
   const latest = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>) : {};
@@ -46,6 +61,7 @@ export function recordLatest(key: string, figures: Record<string, unknown>): voi
 
 /** Appends dated rows `[benchmark, figure, limit, ratio]` to docs/benchmarks.md. */
 export function appendHistory(rows: readonly [string, string, string, string][]): void {
+  if (NO_RECORD) return;
   const path = join(ROOT, 'docs/benchmarks.md');
   if (!existsSync(path)) {
     writeFileSync(path, '# Benchmarks: history\n\n| date | benchmark | figure | limit, same run | ratio | machine |\n|---|---|---:|---:|---:|---|\n');

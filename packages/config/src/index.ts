@@ -51,6 +51,8 @@ export interface Config {
   kafkaSessionTimeoutMs: number;
   /** The consumer exits when no batch completes for this long while records wait, in ms; 0: never. */
   consumerWatchdogMs: number;
+  /** Partitions one consumer process folds at once, each batch in its own transaction. */
+  consumerConcurrency: number;
   /** How long a service may take to drain on SIGTERM (or to stop after a fatal error) before it exits anyway, in ms. */
   shutdownTimeoutMs: number;
   /** The price-book folder (`*.json` files) the consumer and `reprice` store; null: the repository's prices/. */
@@ -109,6 +111,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     authMode: oneOf(env, 'AUTH_MODE', 'keys', ['keys', 'none'] as const),
     kafkaSessionTimeoutMs: int(env, 'KAFKA_SESSION_TIMEOUT_MS', 30_000, 1000, 3_600_000),
     consumerWatchdogMs: int(env, 'CONSUMER_WATCHDOG_MS', 300_000, 0, 86_400_000),
+    consumerConcurrency: int(env, 'CONSUMER_CONCURRENCY', 3, 1, 64),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 600_000),
     pricesDir: raw(env, 'PRICES_DIR') ?? null,
     testHoldBeforeCommitMs: optionalInt(env, 'TL_TEST_HOLD_BEFORE_COMMIT_MS', 1, 600_000),

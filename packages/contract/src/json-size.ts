@@ -38,7 +38,12 @@ export function jsonByteLength(value: unknown, stopAbove = Number.POSITIVE_INFIN
   return total;
 }
 
+/** Printable ASCII without `"` or `\\`: JSON writes it as it is, one byte per character. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /** Bytes of a string as a JSON string literal: quotes, escapes, UTF-8. */
 function stringBytes(s: string): number {
+  // Most strings (ids, names, timestamps) need no escape and no multi-byte character.
+  if (PLAIN.test(s)) return s.length + 2;
   return Buffer.byteLength(JSON.stringify(s), 'utf8');
 }

@@ -58,6 +58,11 @@ export interface ConsumerOptions {
    * Heartbeats are sent every third of it.
    */
   sessionTimeoutMs?: number;
+  /**
+   * Partitions whose batches are handled at once (default 1). Batches of one partition are always
+   * handled one after another, in offset order; batches of different partitions overlap.
+   */
+  concurrency?: number;
 }
 
 export interface OutMessage {
@@ -184,7 +189,7 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
     publisher() {
       return new KafkajsPublisher(kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 3, maxRetryTime: 1000 } }));
     },
-    consumer({ groupId, sessionTimeoutMs = 30_000 }) {
+    consumer({ groupId, sessionTimeoutMs = 30_000, concurrency = 1 }) {
       return new KafkajsBatchConsumer(
         kafka.consumer({
           groupId,
@@ -199,6 +204,7 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
         kafka.admin(),
         groupId,
         options.logger,
+        concurrency,
       );
     },
     async readTopic(topic, { maxRecords = Number.POSITIVE_INFINITY, timeoutMs = 30_000 } = {}) {
@@ -347,6 +353,7 @@ class KafkajsBatchConsumer implements BatchConsumer {
     private readonly admin: Admin,
     private readonly groupId: string,
     private readonly log: Logger,
+    private readonly concurrency: number = 1,
   ) {
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const { memberAssignment } = e.payload as { memberAssignment: Record<string, number[]> };
@@ -410,7 +417,7 @@ class KafkajsBatchConsumer implements BatchConsumer {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: this.concurrency,
       eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }) => {
         if (batch.messages.length === 0 || !isRunning() || isStale()) return;
         const generation = this.generation;
