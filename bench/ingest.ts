@@ -12,43 +12,16 @@
  * on the same broker. Medians of `runs` runs, with min–max. Writes bench/results/latest.json (its
  * `ingest` key) and appends a dated row to docs/benchmarks.md.
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EventCodec, eventRecord, parseEvent } from '@traceledger/contract';
 import { TraceLedgerError } from '@traceledger/core';
-import { migrate } from '@traceledger/db';
-import { createKafka } from '@traceledger/kafka';
-import { createLogger } from '@traceledger/logging';
-import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
-import { ROOT, appendHistory, cell, exec, fmt, kafkaToolsClasspath, machine, ratio, recordLatest, stat, type Stat } from './report.js';
-
-const { Client } = pg;
+import { appendHistory, cell, exec, fmt, kafkaToolsClasspath, machine, ratio, recordLatest, stat, type Stat } from './report.js';
+import { batchBody, createBenchWorld, startService, waitReady } from './stack.js';
 
 export const name = 'ingest';
 export const summary = 'ingest events/s over HTTP (no consumer) beside Kafka ProducerPerformance with acks=all on the same broker';
 
 const BATCH_SIZES = [100, 500, 1000] as const;
-
-/** Batches of realistic events: ~10 per session (a start, usage, tool calls, an end), unique ids. */
-function batchBody(runId: string, seq: { n: number }, size: number): string {
-  const now = Date.now();
-  const parts: string[] = [];
-  for (let i = 0; i < size; i++) {
-    const n = seq.n++;
-    const session = `s-${runId}-${Math.floor(n / 10)}`;
-    const at = new Date(now - 60_000 + (n % 1000)).toISOString();
-    const head = `"event_id":"e-${runId}-${n}","session_id":"${session}","agent_id":"agent-${n % 50}","team_id":"team-${n % 7}","occurred_at":"${at}"`;
-    const k = n % 10;
-    if (k === 0) parts.push(`{${head},"type":"session.started"}`);
-    else if (k === 9) parts.push(`{${head},"type":"session.ended","status":"success"}`);
-    else if (k % 3 === 0) parts.push(`{${head},"type":"tool.call","tool_name":"web_search","duration_ms":${(n * 37) % 2000}}`);
-    else parts.push(`{${head},"type":"llm.usage","provider":"openai","model":"gpt-4o-mini","input_tokens":${800 + (n % 4000)},"output_tokens":${50 + (n % 700)},"cost":"0.000${String(100_000 + (n % 900_000))}"}`);
-  }
-  return `{"events":[${parts.join(',')}]}`;
-}
 
 /**
  * The average size of the Kafka records ingest writes for such events (value, key and headers), in
@@ -103,19 +76,6 @@ async function producerPerformance(brokers: string, topic: string, recordBytes: 
   return Number(m[1]);
 }
 
-async function waitReady(url: string, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new TraceLedgerError('TL_BENCH_SERVICE_FAILED', `ingest did not become ready at ${url}`);
-}
-
 export async function run(argv: string[]): Promise<string> {
   const { values } = parseArgs({ args: argv, options: { seconds: { type: 'string', default: '10' }, runs: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '8' } }, strict: false });
   const seconds = Number(values.seconds);
@@ -124,71 +84,52 @@ export async function run(argv: string[]): Promise<string> {
   if (!(seconds > 0) || !Number.isInteger(runs) || runs < 1 || !Number.isInteger(concurrency) || concurrency < 1) {
     throw new TraceLedgerError('TL_BENCH_BAD_OPTION', '--seconds must be positive, --runs and --concurrency whole numbers >= 1');
   }
-  const id = randomBytes(4).toString('hex');
   const say = (s: string) => process.stderr.write(`bench ingest: ${s}\n`);
-  if (!process.env['KAFKA_BROKERS']) await exec('bash', [join(ROOT, 'scripts/kafka-local.sh'), 'start']);
-  const brokers = process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092';
-  const base = new URL(process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  base.pathname = `/tl_bench_ingest_${id}`;
-  await migrate(base.toString());
-  const topic = `tl-bench-ingest-${id}`;
+  const world = await createBenchWorld('ingest', { extraTopics: (topic) => [`${topic}-limit`] });
+  const { id, topic } = world;
   const limitTopic = `${topic}-limit`;
-  const kafka = createKafka({ brokers: brokers.split(','), clientId: 'tl-bench-ingest', logger: createLogger({ service: 'bench-ingest', level: 'warn', destination: process.stderr }) });
-  await kafka.ensureTopics([
-    { topic, partitions: 3 },
-    { topic: `${topic}.dlq`, partitions: 1 },
-    { topic: limitTopic, partitions: 3 },
-  ]);
+  const results: Record<number, Stat> = {};
+  const limitRuns: number[] = [];
   const { recordBytes, jsonBytes } = averageRecordBytes(id);
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const ingest = spawn(process.execPath, ['--import', 'tsx', 'services/ingest/src/main.ts'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env,
-      DATABASE_URL: base.toString(),
-      KAFKA_BROKERS: brokers,
+  try {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const ingest = startService('ingest', {
+      DATABASE_URL: world.databaseUrl,
+      KAFKA_BROKERS: world.brokers.join(','),
       KAFKA_TOPIC: topic,
       INGEST_PORT: String(port),
       AUTH_MODE: 'none',
       RATE_LIMIT_REQUESTS_PER_SECOND: '0',
       RATE_LIMIT_EVENTS_PER_SECOND: '0',
-      MIGRATE_ON_START: 'false',
-      LOG_LEVEL: 'warn',
-    },
-  });
-  const results: Record<number, Stat> = {};
-  try {
-    await waitReady(`http://127.0.0.1:${port}/ready`, 60_000);
-    const url = `http://127.0.0.1:${port}/v1/events`;
-    say('warming up');
-    await load(url, `${id}-warm`, 500, 2, concurrency);
-    for (const size of BATCH_SIZES) {
-      const perRun: number[] = [];
-      for (let r = 0; r < runs; r++) {
-        perRun.push(await load(url, `${id}-${size}-${r}`, size, seconds, concurrency));
-        say(`batches of ${size}, run ${r + 1}/${runs}: ${fmt(Math.round(perRun[perRun.length - 1] ?? 0))} events/s`);
+    });
+    try {
+      await waitReady(`http://127.0.0.1:${port}/ready`, 'ingest', { stillUp: ingest.running });
+      const url = `http://127.0.0.1:${port}/v1/events`;
+      say('warming up');
+      await load(url, `${id}-warm`, 500, 2, concurrency);
+      for (const size of BATCH_SIZES) {
+        const perRun: number[] = [];
+        for (let r = 0; r < runs; r++) {
+          perRun.push(await load(url, `${id}-${size}-${r}`, size, seconds, concurrency));
+          say(`batches of ${size}, run ${r + 1}/${runs}: ${fmt(Math.round(perRun[perRun.length - 1] ?? 0))} events/s`);
+        }
+        results[size] = stat(perRun);
       }
-      results[size] = stat(perRun);
+    } catch (err) {
+      if (!ingest.running()) say(`ingest exited; its last output:\n${ingest.tail()}`);
+      throw err;
+    } finally {
+      await ingest.stop();
+    }
+    for (let r = 0; r < runs; r++) {
+      limitRuns.push(await producerPerformance(world.brokers.join(','), limitTopic, recordBytes, 1_000_000));
+      say(`ProducerPerformance run ${r + 1}/${runs}: ${fmt(Math.round(limitRuns[limitRuns.length - 1] ?? 0))} records/s`);
     }
   } finally {
-    ingest.kill('SIGTERM');
-  }
-  const limitRuns: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    limitRuns.push(await producerPerformance(brokers, limitTopic, recordBytes, 1_000_000));
-    say(`ProducerPerformance run ${r + 1}/${runs}: ${fmt(Math.round(limitRuns[limitRuns.length - 1] ?? 0))} records/s`);
+    // The benchmark's own topics and database go; only the figures stay.
+    for (const e of await world.remove()) say(`clean-up failed: ${e}`);
   }
   const limit = stat(limitRuns);
-  // The benchmark's own topics and database go; only the figures stay.
-  const admin = new Kafka({ clientId: 'tl-bench-ingest-cleanup', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics: [topic, `${topic}.dlq`, limitTopic] }).catch(() => undefined);
-  await admin.disconnect();
-  const db = new Client({ connectionString: process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
-  await db.connect();
-  await db.query(`DROP DATABASE IF EXISTS tl_bench_ingest_${id} WITH (FORCE)`);
-  await db.end();
 
   const best = Math.max(...BATCH_SIZES.map((s) => results[s]?.median ?? 0));
   const report = [

@@ -1,129 +1,138 @@
 /**
- * Throughput of the operator paths at scale (issue 6): a backfill of N events (default 1,000,000)
- * loaded through the contract into Kafka, staged by the consumer, closed; then a replay of the
- * whole topic into the shadow ledger and its swap. Real broker (KAFKA_BROKERS, default the local
- * one), a fresh database and topic of its own, the consumer in-process.
+ * The whole pipeline in one table, each figure beside the limit measured in the same run (issue 11):
  *
- *   npm run bench -- --only pipeline [--events 1000000] [--database-url URL]
+ *   npm run bench -- --only pipeline [--runs 3] [--events 1000000] [--seconds 30]
+ *                    [--soak-minutes 10] [--query-database-url URL] [--query-seconds 30] [--no-record]
+ *
+ * Runs, one after another on the same broker and database server: ingest (bench/ingest.ts: HTTP
+ * events/s beside ProducerPerformance), fold (bench/fold.ts: a backlog beside binary COPY and
+ * ConsumerPerformance), end to end at fixed rates with the services' memory (bench/e2e.ts), and
+ * queries under 32 clients on the 10M-session database (bench/query-load.ts; skipped, with the
+ * command that seeds it, when that database does not exist). Each writes its own key of
+ * bench/results/latest.json and its rows of docs/benchmarks.md; this prints their sections and
+ * then the summary table against the targets of issue 11. Nothing here fails a build.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { loadFile } from '@traceledger/cli/backfill';
-import { EventCodec, decodeRecord } from '@traceledger/contract';
+import pg from 'pg';
 import { TraceLedgerError } from '@traceledger/core';
-import { buildConsumerService } from '@traceledger/consumer';
-import {
-  closeBackfill,
-  createBackfill,
-  createPool,
-  dropDatabase,
-  bookPricing,
-  foldIntoShadow,
-  migrate,
-  prepareShadow,
-  readPriceFiles,
-  storePriceEntries,
-  swapReplay,
-  verifyLedger,
-} from '@traceledger/db';
-import { createKafka } from '@traceledger/kafka';
-import { createLogger } from '@traceledger/logging';
+import { fmt, machine, recordedFigures } from './report.js';
 
 export const name = 'pipeline';
-export const summary = 'backfill load, consumer staging, close, replay and verify throughput at 1M events';
+export const summary = 'ingest, fold, end to end at fixed rates, memory and 32-client queries, one table, each beside its limit';
+
+const DEFAULT_QUERY_DB = 'postgres://postgres@127.0.0.1:5432/tl_bench_10m';
+const SEED_COMMAND = 'npm run seed:large -- --sessions 10000000 --database-url postgres://postgres@127.0.0.1:5432/tl_bench_10m --until 2026-11-25T12:00:00Z';
+
+interface Stat {
+  median: number;
+  min: number;
+  max: number;
+}
+
+type Row = [figure: string, traceledger: string, limit: string, ratio: string, target: string, met: string];
+
+const range = (s: Stat | undefined): string => (s === undefined ? '–' : `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`);
+const times = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
+const yes = (ok: boolean): string => (ok ? 'yes' : '**no**');
+
+async function databaseExists(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ seeded: boolean }>('SELECT EXISTS (SELECT 1 FROM trace_sessions) AS seeded');
+    return rows[0]?.seeded === true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
 
 export async function run(argv: string[]): Promise<string> {
-  const { values } = parseArgs({ args: argv, options: { events: { type: 'string', default: '1000000' }, 'database-url': { type: 'string' } }, strict: false });
-  const events = Number(values.events);
-  if (!Number.isInteger(events) || events < 1000) throw new TraceLedgerError('TL_BENCH_BAD_OPTION', '--events must be a whole number >= 1000');
-  const id = randomBytes(4).toString('hex');
-  const base = new URL(typeof values['database-url'] === 'string' ? values['database-url'] : 'postgres://postgres@127.0.0.1:5432/postgres');
-  base.pathname = `/tl_bench_pipeline_${id}`;
-  const databaseUrl = base.toString();
-  const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
-  const topic = `tl-bench-${id}`;
-  const logger = createLogger({ service: 'bench-pipeline', level: 'warn', destination: process.stderr });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      runs: { type: 'string', default: '3' },
+      events: { type: 'string', default: '1000000' },
+      seconds: { type: 'string', default: '30' },
+      rates: { type: 'string' },
+      'soak-minutes': { type: 'string', default: '10' },
+      'query-database-url': { type: 'string', default: DEFAULT_QUERY_DB },
+      'query-seconds': { type: 'string', default: '30' },
+      'no-record': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
   const say = (s: string) => process.stderr.write(`bench pipeline: ${s}\n`);
-  const dir = mkdtempSync(join(tmpdir(), 'tl-bench-'));
-  await migrate(databaseUrl);
-  const pool = createPool(databaseUrl, { max: 4 });
-  const kafka = createKafka({ brokers, clientId: 'tl-bench', logger });
-  await kafka.ensureTopics([{ topic, partitions: 3 }, { topic: `${topic}.dlq`, partitions: 1 }]);
-  await storePriceEntries(pool, readPriceFiles());
-  const codec = EventCodec.fromDirectory();
-  const rows: string[] = [];
-  const line = (what: string, n: number, ms: number) => rows.push(`| ${what} | ${n.toLocaleString('en')} | ${(ms / 1000).toFixed(1)} | ${Math.round(n / (ms / 1000)).toLocaleString('en')} |`);
-  try {
-    say(`writing ${events} events to an NDJSON file`);
-    const file = join(dir, 'events.ndjson');
-    const t0 = Date.UTC(2025, 0, 1);
-    const lines: string[] = [];
-    for (let i = 0; i < events; i++) {
-      lines.push(JSON.stringify({
-        event_id: `e${i}`, session_id: `s${i % (events / 100)}`, agent_id: `agent-${i % 1000}`, team_id: `team-${i % 50}`, type: 'llm.usage',
-        occurred_at: new Date(t0 + i * 1000).toISOString(), provider: 'openai', model: i % 3 === 0 ? 'gpt-4o-mini' : 'gpt-4o', input_tokens: 100 + (i % 900), output_tokens: 10 + (i % 90),
-      }));
-    }
-    writeFileSync(file, `${lines.join('\n')}\n`);
-    lines.length = 0;
+  const sections: string[] = [];
+  const stage = async (bench: string, args: string[]): Promise<void> => {
+    say(`--- ${bench} ${args.join(' ')}`);
+    const mod = (await import(`./${bench}.js`)) as { run: (argv: string[]) => Promise<string> };
+    const started = performance.now();
+    sections.push(`${await mod.run(args)}\n\n(${bench}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  };
+  // --no-record is read by report.ts from the command line; the stages always hand their figures over.
+  await stage('ingest', ['--runs', values.runs as string]);
+  await stage('fold', ['--runs', values.runs as string, '--events', values.events as string]);
+  await stage('e2e', ['--seconds', values.seconds as string, '--soak-minutes', values['soak-minutes'] as string, ...(values.rates === undefined ? [] : ['--rates', values.rates])]);
+  const queryDb = values['query-database-url'] as string;
+  if (await databaseExists(queryDb)) await stage('query-load', ['--database-url', queryDb, '--seconds', values['query-seconds'] as string]);
+  else sections.push(`### queries under concurrency: not run\n\nNo seeded database at ${queryDb.replace(/\/\/[^@]*@/, '//')}; seed it (about 8 minutes, 13 GB) with\n\n    ${SEED_COMMAND}`);
 
-    const consumer = buildConsumerService({ consumer: kafka.consumer({ groupId: `tl-bench-${id}` }), deadLetters: kafka.publisher(), pool, codec, logger, pricing: bookPricing() }, { topic, deadLetterTopic: `${topic}.dlq` });
-    await consumer.start();
-    const publisher = kafka.publisher();
-    await publisher.connect();
-    const backfill = await createBackfill(pool, { tenantId: 'bench' });
-    const quiet = { result: () => undefined, progress: (s: string) => (s.startsWith('\r') ? undefined : say(s)) };
-
-    let t = Date.now();
-    await loadFile(pool, publisher, topic, { backfillId: backfill.backfillId, file, rate: null, rejectsPath: join(dir, 'rejects') }, quiet);
-    line('backfill load (validate, encode, publish, checkpoint)', events, Date.now() - t);
-    const loadDone = Date.now();
-    for (;;) {
-      const { rows: r } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM backfill_events WHERE backfill_id = $1', [backfill.backfillId]);
-      if ((r[0]?.n ?? 0) >= events) break;
-      if (Date.now() - loadDone > 30 * 60_000) throw new Error('consumer did not stage every event within 30 minutes');
-      await new Promise((res) => setTimeout(res, 500));
-    }
-    line('consumer staging (from the start of the load until all are in the ledger)', events, Date.now() - t);
-    t = Date.now();
-    const closed = await closeBackfill(pool, backfill.backfillId);
-    line(`backfill close (${closed.sessions.toLocaleString('en')} sessions recomputed in one transaction)`, events, Date.now() - t);
-    await consumer.stop();
-    await publisher.disconnect();
-
-    t = Date.now();
-    const shadow = await prepareShadow(pool);
-    const read = await kafka.readRange(topic, { earliest: true }, async (records) => {
-      const batch = records.flatMap((r) => {
-        const d = decodeRecord(codec, r);
-        return d.ok ? [{ event: d.event, partition: r.partition, offset: r.offset, ...(d.backfillId === null ? {} : { backfillId: d.backfillId }) }] : [];
-      });
-      await foldIntoShadow(pool, shadow, batch);
-    });
-    const readMs = Date.now() - t;
-    line('replay: read the topic and fold into the shadow', read.records, readMs);
-    const swapStart = Date.now();
-    const swapped = await swapReplay(pool, shadow);
-    line(`replay: swap (${swapped.sessions.toLocaleString('en')} sessions recomputed in one transaction)`, swapped.events, Date.now() - swapStart);
-    line('replay end to end', read.records, Date.now() - t);
-
-    t = Date.now();
-    const verified = await verifyLedger(pool);
-    if (verified.driftCount > 0) throw new TraceLedgerError('TL_BENCH_DRIFT', `verify found ${verified.driftCount} difference(s) after the run`);
-    line(`verify (${verified.sessions.toLocaleString('en')} sessions recomputed from the ledger, rollups, per-model usage)`, verified.events, Date.now() - t);
-  } finally {
-    await pool.end();
-    rmSync(dir, { recursive: true, force: true });
-    await dropDatabase(databaseUrl).catch(() => undefined);
-  }
+  const rows = summaryRows();
+  if (rows.length === 0) throw new TraceLedgerError('TL_BENCH_FAILED', 'no stage recorded figures');
   return [
-    `### pipeline benchmark: ${events.toLocaleString('en')} events, ${(events / 100).toLocaleString('en')} sessions, 3 partitions`,
+    ...sections,
     '',
-    '| step | events | seconds | events/s |',
-    '|---|---:|---:|---:|',
-    ...rows,
+    '## The pipeline: each figure beside its limit, same run',
+    '',
+    '| figure | traceledger | limit, same run | ratio | target (issue 11) | met |',
+    '|---|---:|---:|---:|---|---|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+    `Medians of the runs with min–max. Machine: ${machine()}.`,
   ].join('\n');
+}
+
+/** The summary rows from the figures the stages recorded in this process. */
+function summaryRows(): Row[] {
+  const rows: Row[] = [];
+  const ingest = recordedFigures('ingest') as { byBatchSize: Record<string, Stat>; limit: Stat; recordBytes: number } | undefined;
+  if (ingest !== undefined) {
+    for (const [size, s] of Object.entries(ingest.byBatchSize)) {
+      rows.push([`ingest, batches of ${size}, events/s`, range(s), `ProducerPerformance acks=all, ${ingest.recordBytes} B: ${range(ingest.limit)} records/s`, times(s.median, ingest.limit.median), '≥ 100,000', yes(s.median >= 100_000)]);
+    }
+  }
+  const fold = recordedFigures('fold') as { fold: Stat; copy: Stat; consumerPerformance: Stat; events: number } | undefined;
+  if (fold !== undefined) {
+    rows.push([`fold of a ${fmt(fold.events)}-event backlog, events/s`, range(fold.fold), `binary COPY of the same rows: ${range(fold.copy)} rows/s`, times(fold.fold.median, fold.copy.median), '≥ 50,000', yes(fold.fold.median >= 50_000)]);
+    rows.push(['', '', `ConsumerPerformance, same topic: ${range(fold.consumerPerformance)} records/s`, times(fold.fold.median, fold.consumerPerformance.median), '', '']);
+  }
+  const e2e = recordedFigures('e2e') as { maxRateP99Under1s: number | null; rates: { offered: number; notRun?: string; achievedEventsPerSec?: number; p50Ms?: number | null; p99Ms?: number | null; maxMs?: number | null }[] } | undefined;
+  if (e2e !== undefined) {
+    for (const r of e2e.rates) {
+      const ms = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : fmt(Math.round(v)));
+      const figure = r.notRun !== undefined ? `not run: ${r.notRun}` : `p50 ${ms(r.p50Ms)} / p99 ${ms(r.p99Ms)} / max ${ms(r.maxMs)} ms`;
+      rows.push([`end to end at ${fmt(r.offered)} events/s offered (202 → counted by the query API)`, figure, r.achievedEventsPerSec === undefined ? '–' : `${fmt(Math.round(r.achievedEventsPerSec))} events/s acknowledged`, '', 'p99 ≤ 1 s', r.p99Ms === undefined || r.p99Ms === null ? '–' : yes(r.p99Ms <= 1000)]);
+    }
+    const max = e2e.maxRateP99Under1s;
+    rows.push(['end to end: highest offered rate held at p99 ≤ 1 s', max === null ? 'none' : `${fmt(max)} events/s`, '', '', '≥ 30,000', yes(max !== null && max >= 30_000)]);
+  }
+  const memory = recordedFigures('memory') as { targetMb: number; soakMinutes: number; soakRate: number; services: Record<string, { peakMb: number | null; soak: { startMb: number; endMb: number; slopeMbPerMin: number; flat: boolean } | null }> } | undefined;
+  if (memory !== undefined) {
+    for (const [service, m] of Object.entries(memory.services)) {
+      const soak = m.soak === null ? '' : `; ${memory.soakMinutes} min at ${fmt(memory.soakRate)}/s: ${m.soak.startMb} → ${m.soak.endMb} MB (${m.soak.slopeMbPerMin.toFixed(2)} MB/min)`;
+      const under = (m.peakMb ?? Infinity) <= memory.targetMb;
+      const met = m.soak === null ? (under ? 'peak yes; flat not measured (no soak)' : yes(false)) : yes(under && m.soak.flat);
+      rows.push([`memory, ${service} (RSS)`, `peak ${m.peakMb ?? '–'} MB${soak}`, '', '', `≤ ${memory.targetMb} MB, flat`, met]);
+    }
+  }
+  const queries = recordedFigures('queries') as { clients: number; targetRatio: number; totalRequestsPerSec: number; endpoints: Record<string, { oneClient: { p99Ms: number }; loaded: { p50Ms: number; p99Ms: number }; p99Ratio: number }> } | undefined;
+  if (queries !== undefined) {
+    for (const [endpoint, q] of Object.entries(queries.endpoints)) {
+      rows.push([`query ${endpoint}, p99 at ${queries.clients} clients`, `${q.loaded.p99Ms} ms`, `1 client: ${q.oneClient.p99Ms} ms`, `${q.p99Ratio.toFixed(2)}×`, `≤ ${queries.targetRatio}×`, yes(q.p99Ratio <= queries.targetRatio)]);
+    }
+    rows.push([`queries, ${queries.clients} clients, all endpoints`, `${fmt(queries.totalRequestsPerSec)} requests/s`, '', '', '', '']);
+  }
+  return rows;
 }

@@ -18,11 +18,13 @@ import { createPool, type Pool } from '@traceledger/db';
 import { createLogger } from '@traceledger/logging';
 import { buildQueryApp } from '@traceledger/query';
 import { seededRandom } from '@traceledger/core';
+import {
+  DEFAULT_URL, describeDatabase, endOfData, fixedMs as fixed, percentile, periodParams, population, queryEndpoints, type Pick, type Target,
+} from './query-endpoints.js';
 
 export const name = 'query';
 export const summary = 'query-service endpoint latency and whole-platform totals on a seeded database';
 
-const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/traceledger_large';
 const TENANT_HEADER = 'x-bench-tenant';
 
 interface Options {
@@ -78,11 +80,6 @@ interface RecordedQuery {
   text: string;
   values: unknown[];
   ms: number;
-}
-
-/** A latency target on p99. */
-interface Target {
-  p99Ms: number;
 }
 
 interface Case {
@@ -151,26 +148,6 @@ async function explain(pool: Pool, request: readonly RecordedQuery[], q: Recorde
   }
 }
 
-/** Distinct (tenant, column) pairs by a skip scan of the (tenant_id, column, started_at) index. */
-async function distinctPairs(pool: Pool, column: 'agent_id' | 'team_id'): Promise<{ tenantId: string; id: string }[]> {
-  const { rows } = await pool.query<{ tenant_id: string; id: string }>(
-    `WITH RECURSIVE t AS (
-       (SELECT tenant_id, ${column} AS id FROM trace_sessions WHERE ${column} IS NOT NULL ORDER BY tenant_id, ${column} LIMIT 1)
-       UNION ALL
-       SELECT n.tenant_id, n.id FROM t CROSS JOIN LATERAL (
-         SELECT tenant_id, ${column} AS id FROM trace_sessions s
-         WHERE (s.tenant_id, s.${column}) > (t.tenant_id, t.id) ORDER BY tenant_id, ${column} LIMIT 1) n
-     )
-     SELECT tenant_id, id FROM t`,
-  );
-  return rows.map((r) => ({ tenantId: r.tenant_id, id: r.id }));
-}
-
-function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
-}
-
 async function measure(c: Case, warmup: number, n: number, sink: { current: RecordedQuery[] }): Promise<CaseResult> {
   const result: CaseResult = { label: c.label, target: c.target, latenciesMs: [], failures: new Map(), slowestQueries: [] };
   let slowest = -1;
@@ -198,7 +175,7 @@ async function measure(c: Case, warmup: number, n: number, sink: { current: Reco
   return result;
 }
 
-function injectCase(app: FastifyInstance, label: string, target: Target | null, pick: () => { tenantId: string; url: string }): Case {
+function injectCase(app: FastifyInstance, label: string, target: Target | null, pick: () => Pick): Case {
   return {
     label,
     target,
@@ -230,7 +207,6 @@ function sqlCase(pool: Pool, label: string, target: Target, sql: string, sink: {
   };
 }
 
-const fixed = (ms: number): string => (Number.isNaN(ms) ? '—' : ms < 10 ? ms.toFixed(2) : ms.toFixed(1));
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
 function tableOf(results: readonly CaseResult[]): string {
@@ -262,23 +238,15 @@ export async function run(argv: string[]): Promise<string> {
   const logger = createLogger({ service: 'bench-query', level: 'fatal', destination: process.stderr });
   let app: FastifyInstance | undefined;
   try {
-    const { rows: meta } = await pool.query<{ last_hour: Date | null; settings: Record<string, string>; version: string; size: string }>(
-      `SELECT (SELECT max(hour) FROM session_rollup_hourly) AS last_hour,
-              (SELECT jsonb_object_agg(name, current_setting(name)) FROM unnest(ARRAY['shared_buffers', 'work_mem',
-                 'max_parallel_workers_per_gather', 'effective_cache_size', 'random_page_cost', 'jit']) AS name) AS settings,
-              current_setting('server_version') AS version,
-              pg_size_pretty(pg_total_relation_size('trace_sessions')) AS size`,
-    );
-    const m = meta[0];
-    if (m === undefined || m.last_hour === null) {
+    const m = await describeDatabase(pool);
+    if (m.lastHour === null) {
       throw new TraceLedgerError('TL_BENCH_EMPTY', `trace_sessions in ${db} is empty; seed it first: npm run seed:large -- --database-url ${o.databaseUrl}`);
     }
     // Pinned to the end of the data by default, so 7d and 30d hold a full window however long ago it was seeded.
-    const now = o.now === 'real' ? new Date() : (o.now ?? new Date(m.last_hour.getTime() + 3_600_000));
+    const now = o.now === 'real' ? new Date() : (o.now ?? endOfData(m.lastHour));
     process.stderr.write(`bench query: ${db}, clock ${o.now === 'real' ? 'real' : `pinned to ${now.toISOString()}`}; finding tenants, agents and teams\n`);
-    const agents = await distinctPairs(pool, 'agent_id');
-    const teams = await distinctPairs(pool, 'team_id');
-    const tenants = [...new Set([...agents, ...teams].map((p) => p.tenantId))].sort();
+    const data = await population(pool);
+    const { tenants, agents, teams } = data;
 
     const tenantFrom = (headers: Record<string, string | string[] | undefined>): string => {
       const v = headers[TENANT_HEADER];
@@ -298,25 +266,8 @@ export async function run(argv: string[]): Promise<string> {
     app = await buildQueryApp(deps);
     await app.ready();
 
-    const random = seededRandom(o.seed);
-    const pickOf = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
-    const tenantUrl = (url: string) => () => ({ tenantId: pickOf(tenants), url });
-    const scopedUrl = (pairs: readonly { tenantId: string; id: string }[], path: string, period: string) => () => {
-      const p = pickOf(pairs);
-      return { tenantId: p.tenantId, url: `${path}/${encodeURIComponent(p.id)}?period=${period}` };
-    };
-    const scoped: Target = { p99Ms: 50 };
     const a = app;
-    const cases: Case[] = [
-      injectCase(a, 'GET /api/analytics/platform?period=7d', scoped, tenantUrl('/api/analytics/platform?period=7d')),
-      injectCase(a, 'GET /api/analytics/platform?period=30d', scoped, tenantUrl('/api/analytics/platform?period=30d')),
-      injectCase(a, 'GET /api/analytics/platform?period=all', null, tenantUrl('/api/analytics/platform?period=all')),
-      injectCase(a, 'GET /api/analytics/agents/:id?period=7d', scoped, scopedUrl(agents, '/api/analytics/agents', '7d')),
-      injectCase(a, 'GET /api/analytics/agents/:id?period=30d', scoped, scopedUrl(agents, '/api/analytics/agents', '30d')),
-      injectCase(a, 'GET /api/analytics/teams/:id?period=7d', scoped, scopedUrl(teams, '/api/analytics/teams', '7d')),
-      injectCase(a, 'GET /api/analytics/teams/:id?period=30d', scoped, scopedUrl(teams, '/api/analytics/teams', '30d')),
-      injectCase(a, 'GET /api/billing/summary', { p99Ms: 150 }, tenantUrl('/api/billing/summary')),
-    ];
+    const cases: Case[] = queryEndpoints(data, seededRandom(o.seed), periodParams).map((e) => injectCase(a, e.label, e.target, e.pick));
     const results: CaseResult[] = [];
     for (const c of cases) {
       process.stderr.write(`bench query: ${c.label} (${o.warmup} warm-up + ${o.requests})\n`);

@@ -49,8 +49,17 @@ export function machine(): string {
 /** `--no-record` on the command line: print the figures, write neither latest.json nor the history. */
 export const NO_RECORD = process.argv.includes('--no-record');
 
+/** What this process recorded, by key, also under --no-record (the pipeline table reads it). */
+const recorded = new Map<string, Record<string, unknown>>();
+
+/** The figures recorded under `key` by a benchmark that ran in this process, if any. */
+export function recordedFigures(key: string): Record<string, unknown> | undefined {
+  return recorded.get(key);
+}
+
 /** Stores `figures` under `key` in bench/results/latest.json, keeping the other benchmarks' keys. */
 export function recordLatest(key: string, figures: Record<string, unknown>): void {
+  recorded.set(key, figures);
   if (NO_RECORD) return;
   const path = join(ROOT, 'bench/results/latest.json');
   mkdirSync(dirname(path), { recursive: true });

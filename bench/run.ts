@@ -17,9 +17,12 @@ interface BenchModule {
 /** The benchmarks, loaded on demand so one with heavy imports costs nothing when not selected. */
 const BENCHMARKS: Record<string, () => Promise<BenchModule>> = {
   query: () => import('./query.js'),
+  queries: () => import('./query-load.js'),
   pipeline: () => import('./pipeline.js'),
+  operations: () => import('./operations.js'),
   ingest: () => import('./ingest.js'),
   fold: () => import('./fold.js'),
+  e2e: () => import('./e2e.js'),
 };
 
 function splitArgs(argv: readonly string[]): { only: string[] | null; rest: string[] } {

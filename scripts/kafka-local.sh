@@ -15,6 +15,9 @@
 #   KAFKA_HOME_DIR    where the jars are cached, default ${XDG_CACHE_HOME:-$HOME/.cache}/traceledger/kafka-$KAFKA_VERSION
 #   KAFKA_DATA_DIR    log dirs, pid and logs of this instance, default $KAFKA_HOME_DIR/instance-$KAFKA_PORT
 #   KAFKA_HEAP        JVM heap, default 512m
+#   KAFKA_JVM_OPTS    JVM flags, default "-XX:+UseSerialGC -XX:TieredStopAtLevel=1" (starts fast and
+#                     small, for tests); benchmarks use "-XX:+UseG1GC" (the JIT's full tiers, as a
+#                     production broker runs)
 #   KAFKA_START_TIMEOUT_S  how long `start` waits for the broker to answer, default 180
 #   KAFKA_EXTRA_CONFIG  server.properties lines appended after the defaults (a later key wins), e.g.
 #                     "broker.session.timeout.ms=2000" so a SIGKILLed broker re-registers quickly
@@ -149,7 +152,8 @@ start() {
     if [ -f "$KAFKA_DATA_DIR/logs/$f" ]; then mv -f "$KAFKA_DATA_DIR/logs/$f" "$KAFKA_DATA_DIR/logs/$f.prev"; fi
   done
   # setsid: the broker outlives this script and the shell that ran it.
-  setsid nohup java -Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  # shellcheck disable=SC2086 # the flags are words
+  setsid nohup java -Xms128m -Xmx"$KAFKA_HEAP" ${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1} \
     -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$KAFKA_DATA_DIR/log4j.properties" \
     -cp "$LIBS/*" kafka.Kafka "$KAFKA_DATA_DIR/server.properties" \
