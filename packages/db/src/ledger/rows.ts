@@ -56,17 +56,37 @@ async function insertRows(client: Pick<PoolClient, 'query'>, table: string, rows
   // One typed array per column (unnest): Postgres parses array literals about three times faster
   // than the same rows as JSON (jsonb_to_recordset), the fold's largest statement.
   const n = rows.length;
+  // Filled column by column in one pass, without a per-row array (the fold's hottest loop).
   const cols = LEDGER_COLUMNS.map(() => new Array<unknown>(n));
+  const [tenant, eventId, session, type, occurred, agent, team, provider, model, input, output, cached, reasoning, reported, cost, source, version, status, voids_, partition_, offset_, live_, staged_] = cols as unknown[][] as [
+    unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[],
+    unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[],
+  ];
   for (let i = 0; i < n; i++) {
     const { event: e, billed, live, staged, partition, offset } = rows[i] as NewLedgerRow;
-    const v = [
-      e.tenantId, e.eventId, e.sessionId, e.type, new Date(e.occurredAtMs).toISOString(), e.agentId, e.teamId, e.provider, e.model,
-      e.inputTokens, e.outputTokens, e.cachedInputTokens, e.reasoningTokens,
-      e.costNanos === null ? null : formatMoney(e.costNanos),
-      billed === null ? null : formatMoney(billed.costNanos), billed?.source ?? null, billed?.priceVersion ?? null,
-      e.status, e.voidsEventId, partition, offset, live, staged,
-    ];
-    for (let c = 0; c < v.length; c++) (cols[c] as unknown[])[i] = v[c];
+    tenant[i] = e.tenantId;
+    eventId[i] = e.eventId;
+    session[i] = e.sessionId;
+    type[i] = e.type;
+    occurred[i] = new Date(e.occurredAtMs).toISOString();
+    agent[i] = e.agentId;
+    team[i] = e.teamId;
+    provider[i] = e.provider;
+    model[i] = e.model;
+    input[i] = e.inputTokens;
+    output[i] = e.outputTokens;
+    cached[i] = e.cachedInputTokens;
+    reasoning[i] = e.reasoningTokens;
+    reported[i] = e.costNanos === null ? null : formatMoney(e.costNanos);
+    cost[i] = billed === null ? null : formatMoney(billed.costNanos);
+    source[i] = billed?.source ?? null;
+    version[i] = billed?.priceVersion ?? null;
+    status[i] = e.status;
+    voids_[i] = e.voidsEventId;
+    partition_[i] = partition;
+    offset_[i] = offset;
+    live_[i] = live;
+    staged_[i] = staged;
   }
   const named = voids
     ? `SELECT i.tenant_id, i.event_id, EXISTS (SELECT 1 FROM ${table} v WHERE v.tenant_id = i.tenant_id AND v.voids_event_id = i.event_id
@@ -276,10 +296,38 @@ const SESSION_SOURCE = `SELECT tenant_id, session_id, agent_id, agent_key_at, ag
     AS x(${SESSION_TYPES.map(([c]) => c).join(', ')})
   ORDER BY tenant_id COLLATE "C", session_id COLLATE "C"`;
 
-/** The upserts' parameters: one array per column (bigints as their digits, models as exact JSON). */
+/**
+ * The upserts' parameters: one array literal per column, in SESSION_TYPES' order, filled in one
+ * pass (bigints as their digits, models as exact JSON). Mirrors `stateToRow`, column by column.
+ */
 function sessionParams(states: readonly SessionState[]): string[] {
-  const rows = states.map(stateToRow);
-  return SESSION_TYPES.map(([c]) => pgArray(c === 'models' ? rows.map((r) => exactJson(r[c])) : rows.map((r) => r[c])));
+  const n = states.length;
+  const cols = SESSION_TYPES.map(() => new Array<unknown>(n));
+  for (let i = 0; i < n; i++) {
+    const s = states[i] as SessionState;
+    const v = [
+      s.tenantId, s.sessionId, s.agentId, iso(s.agentKey?.atMs ?? null), s.agentKey?.eventId ?? null,
+      s.teamId, iso(s.teamKey?.atMs ?? null), s.teamKey?.eventId ?? null, iso(s.startedAtMs),
+      iso(s.firstEventAtMs), iso(s.lastEventAtMs), iso(s.end?.key.atMs ?? null), s.end?.key.eventId ?? null,
+      s.end?.status ?? null, s.inputTokens, s.outputTokens, s.cachedInputTokens,
+      s.reasoningTokens, formatMoney(s.costNanos), s.unpricedEvents, s.unpricedTokens,
+      s.priceVersion, s.toolCalls, s.eventCount, modelsJson(s.models),
+    ];
+    for (let c = 0; c < v.length; c++) (cols[c] as unknown[])[i] = v[c];
+  }
+  return cols.map(pgArray);
+}
+
+/** A session's per-model usage as the JSON `stateToRow` gives it, written directly (exact digits). */
+export function modelsJson(models: SessionState['models']): string {
+  let out = '{';
+  let first = true;
+  for (const [model, u] of Object.entries(models)) {
+    if (!first) out += ',';
+    first = false;
+    out += `${JSON.stringify(model)}:{"input":${u.inputTokens},"output":${u.outputTokens},"cached":${u.cachedInputTokens},"reasoning":${u.reasoningTokens},"cost":${JSON.stringify(formatMoney(u.costNanos))},"events":${u.events},"unpriced":${u.unpricedEvents},"unpriced_tokens":${u.unpricedTokens}}`;
+  }
+  return `${out}}`;
 }
 
 // The SET list reads the old row (t) throughout, so each CASE sees the pre-update key.
