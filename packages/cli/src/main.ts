@@ -58,7 +58,7 @@ try {
   else if (command === 'verify') process.exitCode = await verifyCommand(pool, rest, out, process.stderr.isTTY === true && !json);
   else if (command === 'replay') {
     const logger = cliLogger();
-    const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-replay', logger });
+    const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-replay', logger, producerClient: config.kafkaProducerClient });
     let publisher: Publisher | null = null;
     try {
       await replayCommand(
@@ -83,7 +83,7 @@ try {
     }
   } else if (command === 'backfill') {
     const kafka = async () => {
-      const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger() });
+      const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger(), producerClient: config.kafkaProducerClient });
       await port.ensureTopics([{ topic: config.kafkaTopic, partitions: config.kafkaTopicPartitions }]);
       const publisher = port.publisher();
       await publisher.connect();

@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       kafkaDeadLetterTopic: 'trace-events.dlq',
       kafkaConsumerGroup: 'traceledger-consumer',
       kafkaTopicPartitions: 3,
+      kafkaProducerClient: 'kafkajs',
       ingestPort: 4001,
       queryPort: 4002,
       consumerPort: 4003,
@@ -41,6 +42,7 @@ describe('loadConfig', () => {
       authMode: 'keys',
       kafkaSessionTimeoutMs: 30_000,
       consumerWatchdogMs: 300_000,
+      consumerConcurrency: 3,
       shutdownTimeoutMs: 30_000,
       pricesDir: null,
       testHoldBeforeCommitMs: null,
@@ -53,6 +55,11 @@ describe('loadConfig', () => {
     const config = loadConfig({ KAFKA_SESSION_TIMEOUT_MS: '6000', CONSUMER_WATCHDOG_MS: '0', TL_TEST_CRASH_AFTER_DB_COMMIT: '3', TL_TEST_STALL_BATCH: '2:9000', TL_TEST_HOLD_BEFORE_COMMIT_MS: '250' });
     expect(config).toMatchObject({ kafkaSessionTimeoutMs: 6000, consumerWatchdogMs: 0, testCrashAfterDbCommit: 3, testStallBatch: { batch: 2, ms: 9000 }, testHoldBeforeCommitMs: 250 });
     expect(() => loadConfig({ TL_TEST_HOLD_BEFORE_COMMIT_MS: '0' })).toThrow(/TL_TEST_HOLD_BEFORE_COMMIT_MS/);
+  });
+
+  it('reads the producer client and refuses an unknown one', () => {
+    expect(loadConfig({ KAFKA_PRODUCER_CLIENT: 'platformatic' }).kafkaProducerClient).toBe('platformatic');
+    expect(configError({ KAFKA_PRODUCER_CLIENT: 'librdkafka' }).message).toBe('KAFKA_PRODUCER_CLIENT="librdkafka" is invalid: expected one of kafkajs, platformatic');
   });
 
   it('reads the price-book folder', () => {

@@ -20,7 +20,7 @@ const pool = createPool(config.databaseUrl, {
   applicationName: 'traceledger-ingest',
   onIdleError: (err) => logger.warn({ err }, 'idle database connection closed by the server'),
 });
-const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-ingest', logger });
+const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-ingest', logger, producerClient: config.kafkaProducerClient });
 await kafka.ensureTopics([
   { topic: config.kafkaTopic, partitions: config.kafkaTopicPartitions },
   { topic: config.kafkaDeadLetterTopic, partitions: 1 },
