@@ -96,7 +96,13 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
         billed.set(s.event, cost);
         return { event: s.event, billed: cost, live: s.backfillId === undefined, staged: arrival?.kind === 'stage', partition: s.partition ?? null, offset: s.offset ?? null };
       });
-      const { fresh, namedByVoid } = await insertLedgerRows(tx, rows);
+      const inserted = await insertLedgerRows(tx, rows);
+      const fresh = new Set<string>();
+      const namedByVoid = new Set<string>();
+      firsts.forEach((a, i) => {
+        if (!inserted.repeated.has(i)) fresh.add(a.key);
+        if (inserted.namedByVoid.has(i)) namedByVoid.add(a.key);
+      });
       const recompute = new Map<string, SessionRef>();
       const touch = (e: SessionRef): void => void recompute.set(sessionRefKey(e), { tenantId: e.tenantId, sessionId: e.sessionId });
 

@@ -30,28 +30,39 @@ export interface NewLedgerRow {
 }
 
 /**
- * Records events of locked sessions (ON CONFLICT DO NOTHING). Returns the keys `tenant\0event`
- * of those recorded now, and of those among them that a void recorded before names (same tenant
- * and session), found by the same statement.
+ * Records events of locked sessions (ON CONFLICT DO NOTHING). Returns the positions in `rows` of
+ * those already recorded (not recorded now), and of those recorded now that a void recorded
+ * before names (same tenant and session), both found by the INSERT statement itself; in the
+ * common batch of new events it answers no row at all.
  */
-export async function insertLedgerRows(tx: LedgerTx, rows: readonly NewLedgerRow[]): Promise<{ fresh: Set<string>; namedByVoid: Set<string> }> {
-  if (rows.length === 0) return { fresh: new Set(), namedByVoid: new Set() };
+export async function insertLedgerRows(tx: LedgerTx, rows: readonly NewLedgerRow[]): Promise<{ repeated: Set<number>; namedByVoid: Set<number> }> {
+  if (rows.length === 0) return { repeated: new Set(), namedByVoid: new Set() };
   tx.assertLocked(rows.map((r) => ({ tenantId: r.event.tenantId, sessionId: r.event.sessionId })));
-  const inserted = await insertRows(tx.client, 'applied_events', rows, true);
-  return { fresh: new Set(inserted.map((r) => eventKey(r.tenant_id, r.event_id))), namedByVoid: new Set(inserted.filter((r) => r.named).map((r) => eventKey(r.tenant_id, r.event_id))) };
+  const marked = await insertRows(tx.client, 'applied_events', rows, true);
+  const repeated = new Set<number>();
+  const namedByVoid = new Set<number>();
+  for (const r of marked) (r.repeat ? repeated : namedByVoid).add(r.n - 1);
+  return { repeated, namedByVoid };
 }
 
 /** Records events in a replay's shadow copy of the ledger; returns the keys of those recorded now. */
 export async function insertShadowRows(client: Pick<PoolClient, 'query'>, table: string, rows: readonly NewLedgerRow[]): Promise<Set<string>> {
-  return new Set((await insertRows(client, table, rows, false)).map((r) => eventKey(r.tenant_id, r.event_id)));
+  const repeated = new Set((await insertRows(client, table, rows, false)).map((r) => r.n - 1));
+  const fresh = new Set<string>();
+  rows.forEach((r, i) => {
+    if (!repeated.has(i)) fresh.add(eventKey(r.event.tenantId, r.event.eventId));
+  });
+  return fresh;
 }
 
 /**
- * The INSERT of ledger rows into `table`. With `voids`, each inserted row also says whether a void
- * already in the table names it (the statement's snapshot predates its own inserts, and voids of
- * this batch are handled by the caller anyway).
+ * The INSERT of ledger rows into `table`. Answers only the rows that were already in the table
+ * (`repeat`, by 1-based position `n`) and, with `voids`, the rows recorded now that a void already
+ * in the table names (the statement's snapshot predates its own inserts, and voids of this batch
+ * are handled by the caller anyway). A row repeated within `rows` is recorded once and not
+ * answered (callers give each event once).
  */
-async function insertRows(client: Pick<PoolClient, 'query'>, table: string, rows: readonly NewLedgerRow[], voids: boolean): Promise<{ tenant_id: string; event_id: string; named?: boolean }[]> {
+async function insertRows(client: Pick<PoolClient, 'query'>, table: string, rows: readonly NewLedgerRow[], voids: boolean): Promise<{ n: number; repeat: boolean }[]> {
   if (rows.length === 0) return [];
   // One typed array per column (unnest): Postgres parses array literals about three times faster
   // than the same rows as JSON (jsonb_to_recordset), the fold's largest statement.
@@ -88,20 +99,21 @@ async function insertRows(client: Pick<PoolClient, 'query'>, table: string, rows
     live_[i] = live;
     staged_[i] = staged;
   }
-  const named = voids
-    ? `SELECT i.tenant_id, i.event_id, EXISTS (SELECT 1 FROM ${table} v WHERE v.tenant_id = i.tenant_id AND v.voids_event_id = i.event_id
-         AND v.session_id = i.session_id AND v.type = 'event.voided') AS named FROM ins i`
-    : 'SELECT tenant_id, event_id FROM ins';
   const names = LEDGER_COLUMNS.map(([c]) => c).join(', ');
-  const { rows: inserted } = await client.query<{ tenant_id: string; event_id: string; named?: boolean }>(
-    `WITH ins AS (INSERT INTO ${table} (${names})
-     SELECT * FROM unnest(${LEDGER_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
-     ON CONFLICT (tenant_id, event_id) DO NOTHING
-     RETURNING tenant_id, event_id, session_id)
-     ${named}`,
+  const named = voids
+    ? `EXISTS (SELECT 1 FROM ${table} v WHERE v.tenant_id = ins.tenant_id AND v.voids_event_id = ins.event_id
+         AND v.session_id = ins.session_id AND v.type = 'event.voided')`
+    : 'false';
+  const { rows: marked } = await client.query<{ n: number; repeat: boolean }>(
+    `WITH x AS (SELECT * FROM unnest(${LEDGER_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) WITH ORDINALITY AS x(${names}, n)),
+     ins AS (INSERT INTO ${table} (${names}) SELECT ${names} FROM x
+       ON CONFLICT (tenant_id, event_id) DO NOTHING
+       RETURNING tenant_id, event_id, session_id)
+     SELECT x.n::int AS n, ins.event_id IS NULL AS repeat FROM x LEFT JOIN ins ON ins.tenant_id = x.tenant_id AND ins.event_id = x.event_id
+     WHERE ins.event_id IS NULL OR ${named}`,
     cols.map(pgArray),
   );
-  return inserted;
+  return marked;
 }
 
 /** The ledger's columns as `insertRows` writes them, with their types. */
