@@ -92,7 +92,7 @@ try {
     await backfillCommand(pool, kafka, rest, out, process.stderr.isTTY === true && !json);
   }
   else if (command === 'dead-letters') {
-    const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger() });
+    const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger(), producerClient: config.kafkaProducerClient });
     await deadLettersCommand(kafka, { topic: config.kafkaTopic, deadLetterTopic: config.kafkaDeadLetterTopic }, rest, out);
   }
   else throw new UsageError(`unknown command "${command}"`, HELP);

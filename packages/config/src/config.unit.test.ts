@@ -20,7 +20,7 @@ describe('loadConfig', () => {
       kafkaDeadLetterTopic: 'trace-events.dlq',
       kafkaConsumerGroup: 'traceledger-consumer',
       kafkaTopicPartitions: 3,
-      kafkaProducerClient: 'kafkajs',
+      kafkaProducerClient: 'platformatic',
       ingestPort: 4001,
       queryPort: 4002,
       consumerPort: 4003,
@@ -58,7 +58,7 @@ describe('loadConfig', () => {
   });
 
   it('reads the producer client and refuses an unknown one', () => {
-    expect(loadConfig({ KAFKA_PRODUCER_CLIENT: 'platformatic' }).kafkaProducerClient).toBe('platformatic');
+    expect(loadConfig({ KAFKA_PRODUCER_CLIENT: 'kafkajs' }).kafkaProducerClient).toBe('kafkajs');
     expect(configError({ KAFKA_PRODUCER_CLIENT: 'librdkafka' }).message).toBe('KAFKA_PRODUCER_CLIENT="librdkafka" is invalid: expected one of kafkajs, platformatic');
   });
 

@@ -92,7 +92,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     kafkaDeadLetterTopic: str(env, 'KAFKA_DLQ_TOPIC', `${topic}.dlq`, /^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'),
     kafkaConsumerGroup: str(env, 'KAFKA_CONSUMER_GROUP', 'traceledger-consumer', /^[A-Za-z0-9._-]{1,249}$/, 'a consumer group id'),
     kafkaTopicPartitions: int(env, 'KAFKA_TOPIC_PARTITIONS', 3, 1, 1000),
-    kafkaProducerClient: oneOf(env, 'KAFKA_PRODUCER_CLIENT', 'kafkajs', ['kafkajs', 'platformatic'] as const),
+    kafkaProducerClient: oneOf(env, 'KAFKA_PRODUCER_CLIENT', 'platformatic', ['kafkajs', 'platformatic'] as const),
     ingestPort: int(env, 'INGEST_PORT', 4001, 0, 65535),
     queryPort: int(env, 'QUERY_PORT', 4002, 0, 65535),
     consumerPort: int(env, 'CONSUMER_PORT', 4003, 0, 65535),

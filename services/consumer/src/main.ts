@@ -61,7 +61,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 try {
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-consumer', logger });
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-consumer', logger, producerClient: config.kafkaProducerClient });
   const consumer = kafka.consumer({ groupId: config.kafkaConsumerGroup, sessionTimeoutMs: config.kafkaSessionTimeoutMs, concurrency: config.consumerConcurrency });
   const registry = createMetricsRegistry('consumer');
   const metrics = consumerMetrics(registry, consumer);

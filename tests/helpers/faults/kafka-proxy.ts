@@ -37,7 +37,8 @@ export interface KafkaProxy {
  * request. A broker advertises its own host:port in Metadata and FindCoordinator answers, and a
  * client then connects there directly; the proxy rewrites that port to its own, so every
  * connection of the client stays behind it. kafkajs uses the non-flexible versions of those two
- * APIs, where a host is an int16 length and bytes followed by an int32 port. Closed after the
+ * APIs, where a host is an int16 length and bytes followed by an int32 port; @platformatic/kafka the
+ * flexible ones, where it is a compact string (varint length + 1) followed by an int32 port. Closed after the
  * test (or the file; see ../cleanup.ts).
  */
 export async function startKafkaProxy(upstream: string): Promise<KafkaProxy> {
@@ -93,14 +94,21 @@ export async function startKafkaProxy(upstream: string): Promise<KafkaProxy> {
 
   function rewriteAddress(frame: Buffer): Buffer {
     const hostBytes = Buffer.from(host, 'utf8');
-    const needle = Buffer.alloc(2 + hostBytes.length + 4);
-    needle.writeInt16BE(hostBytes.length, 0);
-    hostBytes.copy(needle, 2);
-    needle.writeInt32BE(upstreamPort, 2 + hostBytes.length);
+    // Non-flexible versions (kafkajs): the host as an int16 length and bytes. Flexible versions
+    // (@platformatic/kafka): a compact string, its length + 1 as an unsigned varint (one byte for
+    // a loopback host). Either way an int32 port follows, which is what gets rewritten in place.
+    const needles = [Buffer.alloc(2), Buffer.from([hostBytes.length + 1])].map((prefix) => {
+      if (prefix.length === 2) prefix.writeInt16BE(hostBytes.length, 0);
+      const port = Buffer.alloc(4);
+      port.writeInt32BE(upstreamPort, 0);
+      return { needle: Buffer.concat([prefix, hostBytes, port]), portAt: prefix.length + hostBytes.length };
+    });
     const out = Buffer.from(frame);
-    for (let at = out.indexOf(needle, 8); at !== -1; at = out.indexOf(needle, at + needle.length)) {
-      out.writeInt32BE(proxyPort, at + 2 + hostBytes.length);
-      stats.rewrites += 1;
+    for (const { needle, portAt } of needles) {
+      for (let at = out.indexOf(needle, 8); at !== -1; at = out.indexOf(needle, at + needle.length)) {
+        out.writeInt32BE(proxyPort, at + portAt);
+        stats.rewrites += 1;
+      }
     }
     return out;
   }
