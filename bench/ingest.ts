@@ -9,7 +9,8 @@
  * 100, 500 and 1000 realistic events (~250 bytes of JSON each, unique ids, ~10 events per session).
  * Limit: Kafka's own `org.apache.kafka.tools.ProducerPerformance` (the kafka-tools artifact, fetched
  * by scripts/kafka-local.sh) with acks=all and the average size of the Avro records ingest wrote,
- * on the same broker. Medians of `runs` runs, with min–max. Writes bench/results/latest.json (its
+ * on the same broker. The default publisher (KAFKA_PRODUCER_CLIENT's default, @platformatic/kafka) is
+ * measured at every batch size and kafkajs at batches of 500, in the same run. Medians of `runs` runs, with min–max. Writes bench/results/latest.json (its
  * `ingest` key) and appends a dated row to docs/benchmarks.md.
  */
 import { parseArgs } from 'node:util';
@@ -22,6 +23,8 @@ export const name = 'ingest';
 export const summary = 'ingest events/s over HTTP (no consumer) beside Kafka ProducerPerformance with acks=all on the same broker';
 
 const BATCH_SIZES = [100, 500, 1000] as const;
+/** The batch size at which the kafkajs publisher is measured beside the default one. */
+const COMPARE_SIZE = 500;
 
 /**
  * The average size of the Kafka records ingest writes for such events (value, key and headers), in
@@ -89,38 +92,47 @@ export async function run(argv: string[]): Promise<string> {
   const { id, topic } = world;
   const limitTopic = `${topic}-limit`;
   const results: Record<number, Stat> = {};
+  const kafkajs: Record<number, Stat> = {};
   const limitRuns: number[] = [];
   const { recordBytes, jsonBytes } = averageRecordBytes(id);
   try {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const ingest = startService('ingest', {
-      DATABASE_URL: world.databaseUrl,
-      KAFKA_BROKERS: world.brokers.join(','),
-      KAFKA_TOPIC: topic,
-      INGEST_PORT: String(port),
-      AUTH_MODE: 'none',
-      RATE_LIMIT_REQUESTS_PER_SECOND: '0',
-      RATE_LIMIT_EVENTS_PER_SECOND: '0',
-    });
-    try {
-      await waitReady(`http://127.0.0.1:${port}/ready`, 'ingest', { stillUp: ingest.running });
-      const url = `http://127.0.0.1:${port}/v1/events`;
-      say('warming up');
-      await load(url, `${id}-warm`, 500, 2, concurrency);
-      for (const size of BATCH_SIZES) {
-        const perRun: number[] = [];
-        for (let r = 0; r < runs; r++) {
-          perRun.push(await load(url, `${id}-${size}-${r}`, size, seconds, concurrency));
-          say(`batches of ${size}, run ${r + 1}/${runs}: ${fmt(Math.round(perRun[perRun.length - 1] ?? 0))} events/s`);
+    // The default publisher (KAFKA_PRODUCER_CLIENT's default) at every batch size, then kafkajs at
+    // the comparison size: the two clients measured in the same run.
+    const measure = async (client: string | null, sizes: readonly number[], into: Record<number, Stat>): Promise<void> => {
+      const port = 20_000 + Math.floor(Math.random() * 20_000);
+      const ingest = startService('ingest', {
+        DATABASE_URL: world.databaseUrl,
+        KAFKA_BROKERS: world.brokers.join(','),
+        KAFKA_TOPIC: topic,
+        INGEST_PORT: String(port),
+        AUTH_MODE: 'none',
+        RATE_LIMIT_REQUESTS_PER_SECOND: '0',
+        RATE_LIMIT_EVENTS_PER_SECOND: '0',
+        ...(client === null ? {} : { KAFKA_PRODUCER_CLIENT: client }),
+      });
+      const label = client === null ? 'default client' : client;
+      try {
+        await waitReady(`http://127.0.0.1:${port}/ready`, 'ingest', { stillUp: ingest.running });
+        const url = `http://127.0.0.1:${port}/v1/events`;
+        say(`${label}: warming up`);
+        await load(url, `${id}-${label}-warm`, 500, 2, concurrency);
+        for (const size of sizes) {
+          const perRun: number[] = [];
+          for (let r = 0; r < runs; r++) {
+            perRun.push(await load(url, `${id}-${label}-${size}-${r}`, size, seconds, concurrency));
+            say(`${label}, batches of ${size}, run ${r + 1}/${runs}: ${fmt(Math.round(perRun[perRun.length - 1] ?? 0))} events/s`);
+          }
+          into[size] = stat(perRun);
         }
-        results[size] = stat(perRun);
+      } catch (err) {
+        if (!ingest.running()) say(`ingest exited; its last output:\n${ingest.tail()}`);
+        throw err;
+      } finally {
+        await ingest.stop();
       }
-    } catch (err) {
-      if (!ingest.running()) say(`ingest exited; its last output:\n${ingest.tail()}`);
-      throw err;
-    } finally {
-      await ingest.stop();
-    }
+    };
+    await measure(null, BATCH_SIZES, results);
+    await measure('kafkajs', [COMPARE_SIZE], kafkajs);
     for (let r = 0; r < runs; r++) {
       limitRuns.push(await producerPerformance(world.brokers.join(','), limitTopic, recordBytes, 1_000_000));
       say(`ProducerPerformance run ${r + 1}/${runs}: ${fmt(Math.round(limitRuns[limitRuns.length - 1] ?? 0))} records/s`);
@@ -138,11 +150,15 @@ export async function run(argv: string[]): Promise<string> {
     '| figure | events/s, median (min–max) | limit on the same broker, same run | ratio |',
     '|---|---:|---:|---:|',
     ...BATCH_SIZES.map((s) => `| ingest, batches of ${s}, ${concurrency} requests in flight | ${cell(results[s] as Stat)} | ProducerPerformance acks=all, ${recordBytes}-byte records: ${cell(limit)} | ${ratio(results[s] as Stat, limit)} |`),
+    `| ingest with KAFKA_PRODUCER_CLIENT=kafkajs, batches of ${COMPARE_SIZE} | ${cell(kafkajs[COMPARE_SIZE] as Stat)} | the same | ${ratio(kafkajs[COMPARE_SIZE] as Stat, limit)} |`,
     '',
     `Machine: ${machine()}.`,
   ].join('\n');
-  recordLatest('ingest', { eventsPerSec: best, limitRecordsPerSec: limit.median, byBatchSize: Object.fromEntries(BATCH_SIZES.map((s) => [s, results[s]])), limit, recordBytes, jsonBytes, seconds, runs, concurrency });
-  appendHistory(BATCH_SIZES.map((s) => [`ingest, batches of ${s}`, `${cell(results[s] as Stat)} events/s`, `${cell(limit)} records/s (ProducerPerformance, acks=all, ${recordBytes} B)`, ratio(results[s] as Stat, limit)]));
+  recordLatest('ingest', { eventsPerSec: best, limitRecordsPerSec: limit.median, byBatchSize: Object.fromEntries(BATCH_SIZES.map((s) => [s, results[s]])), kafkajsByBatchSize: kafkajs, limit, recordBytes, jsonBytes, seconds, runs, concurrency });
+  appendHistory([
+    ...BATCH_SIZES.map((s): [string, string, string, string] => [`ingest, batches of ${s}`, `${cell(results[s] as Stat)} events/s`, `${cell(limit)} records/s (ProducerPerformance, acks=all, ${recordBytes} B)`, ratio(results[s] as Stat, limit)]),
+    [`ingest, kafkajs publisher, batches of ${COMPARE_SIZE}`, `${cell(kafkajs[COMPARE_SIZE] as Stat)} events/s`, `${cell(limit)} records/s (ProducerPerformance, acks=all, ${recordBytes} B)`, ratio(kafkajs[COMPARE_SIZE] as Stat, limit)],
+  ]);
   return report;
 }
 

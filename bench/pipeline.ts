@@ -97,10 +97,13 @@ export async function run(argv: string[]): Promise<string> {
 /** The summary rows from the figures the stages recorded in this process. */
 function summaryRows(): Row[] {
   const rows: Row[] = [];
-  const ingest = recordedFigures('ingest') as { byBatchSize: Record<string, Stat>; limit: Stat; recordBytes: number } | undefined;
+  const ingest = recordedFigures('ingest') as { byBatchSize: Record<string, Stat>; kafkajsByBatchSize: Record<string, Stat>; limit: Stat; recordBytes: number } | undefined;
   if (ingest !== undefined) {
     for (const [size, s] of Object.entries(ingest.byBatchSize)) {
       rows.push([`ingest, batches of ${size}, events/s`, range(s), `ProducerPerformance acks=all, ${ingest.recordBytes} B: ${range(ingest.limit)} records/s`, times(s.median, ingest.limit.median), '≥ 100,000', yes(s.median >= 100_000)]);
+    }
+    for (const [size, s] of Object.entries(ingest.kafkajsByBatchSize)) {
+      rows.push([`ingest with the kafkajs publisher, batches of ${size}`, range(s), 'the same', times(s.median, ingest.limit.median), '', '']);
     }
   }
   const fold = recordedFigures('fold') as { fold: Stat; copy: Stat; consumerPerformance: Stat; events: number } | undefined;
