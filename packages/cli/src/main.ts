@@ -2,7 +2,7 @@
  * The traceledger operator CLI (bin/traceledger). Reads DATABASE_URL and the other settings
  * like the services do. Exit codes: 0 done, 1 failed, 2 usage error.
  */
-import { loadConfig } from '@traceledger/config';
+import { kafkaDurability, loadConfig } from '@traceledger/config';
 import { TraceLedgerError } from '@traceledger/core';
 import { createPool } from '@traceledger/db';
 import { EventCodec } from '@traceledger/contract';
@@ -58,7 +58,7 @@ try {
   else if (command === 'verify') process.exitCode = await verifyCommand(pool, rest, out, process.stderr.isTTY === true && !json);
   else if (command === 'replay') {
     const logger = cliLogger();
-    const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-replay', logger, producerClient: config.kafkaProducerClient });
+    const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-replay', logger, producerClient: config.kafkaProducerClient, durability: kafkaDurability(config) });
     let publisher: Publisher | null = null;
     try {
       await replayCommand(
@@ -83,7 +83,7 @@ try {
     }
   } else if (command === 'backfill') {
     const kafka = async () => {
-      const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger(), producerClient: config.kafkaProducerClient });
+      const port = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger(), producerClient: config.kafkaProducerClient, durability: kafkaDurability(config) });
       await port.ensureTopics([{ topic: config.kafkaTopic, partitions: config.kafkaTopicPartitions }]);
       const publisher = port.publisher();
       await publisher.connect();
@@ -92,7 +92,7 @@ try {
     await backfillCommand(pool, kafka, rest, out, process.stderr.isTTY === true && !json);
   }
   else if (command === 'dead-letters') {
-    const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger(), producerClient: config.kafkaProducerClient });
+    const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger(), producerClient: config.kafkaProducerClient, durability: kafkaDurability(config) });
     await deadLettersCommand(kafka, { topic: config.kafkaTopic, deadLetterTopic: config.kafkaDeadLetterTopic }, rest, out);
   }
   else throw new UsageError(`unknown command "${command}"`, HELP);

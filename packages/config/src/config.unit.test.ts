@@ -20,6 +20,8 @@ describe('loadConfig', () => {
       kafkaDeadLetterTopic: 'trace-events.dlq',
       kafkaConsumerGroup: 'traceledger-consumer',
       kafkaTopicPartitions: 3,
+      kafkaReplicationFactor: 1,
+      kafkaMinInsyncReplicas: 1,
       kafkaProducerClient: 'platformatic',
       ingestPort: 4001,
       queryPort: 4002,
@@ -55,6 +57,15 @@ describe('loadConfig', () => {
     const config = loadConfig({ KAFKA_SESSION_TIMEOUT_MS: '6000', CONSUMER_WATCHDOG_MS: '0', TL_TEST_CRASH_AFTER_DB_COMMIT: '3', TL_TEST_STALL_BATCH: '2:9000', TL_TEST_HOLD_BEFORE_COMMIT_MS: '250' });
     expect(config).toMatchObject({ kafkaSessionTimeoutMs: 6000, consumerWatchdogMs: 0, testCrashAfterDbCommit: 3, testStallBatch: { batch: 2, ms: 9000 }, testHoldBeforeCommitMs: 250 });
     expect(() => loadConfig({ TL_TEST_HOLD_BEFORE_COMMIT_MS: '0' })).toThrow(/TL_TEST_HOLD_BEFORE_COMMIT_MS/);
+  });
+
+  it('reads the topic durability and refuses more in-sync replicas than replicas', () => {
+    const c = loadConfig({ KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '2' });
+    expect([c.kafkaReplicationFactor, c.kafkaMinInsyncReplicas]).toEqual([3, 2]);
+    expect(configError({ KAFKA_MIN_INSYNC_REPLICAS: '2' }).message).toBe(
+      'KAFKA_MIN_INSYNC_REPLICAS=2 is invalid: it must not exceed KAFKA_REPLICATION_FACTOR=1 (a partition never has more replicas in sync than it has replicas)',
+    );
+    expect(configError({ KAFKA_REPLICATION_FACTOR: '0' }).message).toContain('KAFKA_REPLICATION_FACTOR="0" is invalid');
   });
 
   it('reads the producer client and refuses an unknown one', () => {

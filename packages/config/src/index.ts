@@ -12,6 +12,10 @@ export interface Config {
   kafkaConsumerGroup: string;
   /** Partitions given to the topics when traceledger creates them. */
   kafkaTopicPartitions: number;
+  /** Replicas of each partition of the topics traceledger creates (1 for one broker; 3 in production). */
+  kafkaReplicationFactor: number;
+  /** min.insync.replicas of the topics traceledger creates: acks=all needs this many in sync (2 in production). */
+  kafkaMinInsyncReplicas: number;
   /** The Kafka client that publishes records (ingest, backfill, replay's dead letters); consumers always use kafkajs. */
   kafkaProducerClient: 'kafkajs' | 'platformatic';
   ingestPort: number;
@@ -92,6 +96,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     kafkaDeadLetterTopic: str(env, 'KAFKA_DLQ_TOPIC', `${topic}.dlq`, /^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'),
     kafkaConsumerGroup: str(env, 'KAFKA_CONSUMER_GROUP', 'traceledger-consumer', /^[A-Za-z0-9._-]{1,249}$/, 'a consumer group id'),
     kafkaTopicPartitions: int(env, 'KAFKA_TOPIC_PARTITIONS', 3, 1, 1000),
+    kafkaReplicationFactor: int(env, 'KAFKA_REPLICATION_FACTOR', 1, 1, 32),
+    kafkaMinInsyncReplicas: int(env, 'KAFKA_MIN_INSYNC_REPLICAS', 1, 1, 32),
     kafkaProducerClient: oneOf(env, 'KAFKA_PRODUCER_CLIENT', 'platformatic', ['kafkajs', 'platformatic'] as const),
     ingestPort: int(env, 'INGEST_PORT', 4001, 0, 65535),
     queryPort: int(env, 'QUERY_PORT', 4002, 0, 65535),
@@ -121,6 +127,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     testCrashAfterDbCommit: optionalInt(env, 'TL_TEST_CRASH_AFTER_DB_COMMIT', 1, 1_000_000),
     testStallBatch: stallSpec(env, 'TL_TEST_STALL_BATCH'),
   };
+  if (config.kafkaMinInsyncReplicas > config.kafkaReplicationFactor) {
+    throw new ConfigError(
+      `KAFKA_MIN_INSYNC_REPLICAS=${config.kafkaMinInsyncReplicas} is invalid: it must not exceed KAFKA_REPLICATION_FACTOR=${config.kafkaReplicationFactor} (a partition never has more replicas in sync than it has replicas)`,
+    );
+  }
   return Object.freeze(config);
 }
 
@@ -200,4 +211,9 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
     throw new ConfigError(`${name}=${JSON.stringify(v)} is invalid: expected one of ${allowed.join(', ')}`);
   }
   return v as T;
+}
+
+/** The durability of the topics traceledger creates and checks, as the Kafka port takes it. */
+export function kafkaDurability(config: Pick<Config, 'kafkaReplicationFactor' | 'kafkaMinInsyncReplicas'>): { replicationFactor: number; minInsyncReplicas: number } {
+  return { replicationFactor: config.kafkaReplicationFactor, minInsyncReplicas: config.kafkaMinInsyncReplicas };
 }

@@ -1,4 +1,4 @@
-import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type Consumer, type Producer, type logCreator } from 'kafkajs';
+import kafkajs, { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type Consumer, type Producer, type logCreator } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { TraceLedgerError } from '@traceledger/core';
 import type { Logger } from 'pino';
@@ -10,8 +10,13 @@ import { PlatformaticPublisher } from './platformatic-publisher.js';
  * never imports kafkajs, so the client can change without touching services.
  */
 export interface KafkaPort {
-  /** Creates the topics that are missing (auto-creation is off on the broker). */
-  ensureTopics(topics: readonly { topic: string; partitions: number }[]): Promise<void>;
+  /**
+   * Creates the topics that are missing (auto-creation is off on the broker) with the port's
+   * durability (replication factor, min.insync.replicas), and checks the ones that exist: each
+   * weaker than that is logged as a warning and returned. Throws TL_KAFKA_TOPIC_SETTINGS when the
+   * cluster cannot hold a topic as asked (more replicas than brokers).
+   */
+  ensureTopics(topics: readonly { topic: string; partitions: number }[]): Promise<WeakTopic[]>;
   publisher(): Publisher;
   /** Records of `topic` not yet committed by `groupId`, summed over partitions. */
   consumerLag(groupId: string, topic: string): Promise<number>;
@@ -41,6 +46,22 @@ export interface KafkaPort {
   ): Promise<RangeReadResult>;
   /** Resolves when a broker answers a metadata request now (readiness probes); throws otherwise. */
   ping(): Promise<void>;
+}
+
+/** How durable the topics traceledger creates are. */
+export interface TopicDurability {
+  replicationFactor: number;
+  minInsyncReplicas: number;
+}
+
+/** An existing topic weaker than the configured durability. */
+export interface WeakTopic {
+  topic: string;
+  replicationFactor: number;
+  /** null: the broker's default applies and could not be read. */
+  minInsyncReplicas: number | null;
+  /** What is weaker, in words. */
+  problem: string;
 }
 
 /** Where a range read starts on each partition. */
@@ -138,7 +159,8 @@ export const DEFAULT_PRODUCER_CLIENT: ProducerClient = 'platformatic';
  * Builds the Kafka port over kafkajs, logging through pino. Publishers use `producerClient`
  * (default DEFAULT_PRODUCER_CLIENT); whichever it is, equal keys go to the same partition (Java's murmur2).
  */
-export function createKafka(options: { brokers: readonly string[]; clientId: string; logger: Logger; producerClient?: ProducerClient }): KafkaPort {
+export function createKafka(options: { brokers: readonly string[]; clientId: string; logger: Logger; producerClient?: ProducerClient; durability?: TopicDurability }): KafkaPort {
+  const durability = options.durability ?? { replicationFactor: 1, minInsyncReplicas: 1 };
   const kafka = new Kafka({
     clientId: options.clientId,
     brokers: [...options.brokers],
@@ -157,14 +179,32 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
         const existing = new Set(await admin.listTopics());
         const missing = topics.filter((t) => !existing.has(t.topic));
         if (missing.length > 0) {
-          await admin.createTopics({
-            waitForLeaders: true,
-            topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: 1 })),
-          });
+          try {
+            await admin.createTopics({
+              waitForLeaders: true,
+              topics: missing.map((t) => ({
+                topic: t.topic,
+                numPartitions: t.partitions,
+                replicationFactor: durability.replicationFactor,
+                configEntries: [{ name: 'min.insync.replicas', value: String(durability.minInsyncReplicas) }],
+              })),
+            });
+          } catch (err) {
+            // A concurrent creator won the race: the topic exists, which is what we wanted.
+            if ((err as { type?: string }).type === 'TOPIC_ALREADY_EXISTS') return [];
+            const brokers = (await admin.describeCluster().catch(() => null))?.brokers.length;
+            throw new TraceLedgerError(
+              KafkaErrorCode.TopicSettings,
+              `could not create ${missing.map((t) => t.topic).join(', ')} with replication factor ${durability.replicationFactor} and min.insync.replicas ${durability.minInsyncReplicas}` +
+                `${brokers === undefined ? '' : ` on a cluster of ${brokers} broker(s)`}: ${(err as Error).message} (KAFKA_REPLICATION_FACTOR, KAFKA_MIN_INSYNC_REPLICAS)`,
+              { cause: err },
+            );
+          }
         }
-      } catch (err) {
-        // A concurrent creator won the race: the topic exists, which is what we wanted.
-        if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+        const present = topics.filter((t) => existing.has(t.topic)).map((t) => t.topic);
+        const weak = present.length === 0 ? [] : await weakTopics(admin, present, durability);
+        for (const w of weak) options.logger.warn({ topic: w.topic, replicationFactor: w.replicationFactor, minInsyncReplicas: w.minInsyncReplicas, wanted: durability }, `topic ${w.topic} is weaker than configured: ${w.problem}`);
+        return weak;
       } finally {
         await admin.disconnect();
       }
@@ -494,6 +534,35 @@ function unwrapKafkajs(err: Error): Error {
   let e: Error = err;
   while (e.name.startsWith('KafkaJS') && e.cause instanceof Error) e = e.cause;
   return e;
+}
+
+// An enum kafkajs (CommonJS) exports in a way Node's ESM named-export detection does not see.
+const { ConfigResourceTypes } = kafkajs;
+
+/** Existing topics whose replication factor or min.insync.replicas is below `wanted`. */
+async function weakTopics(admin: Admin, topics: readonly string[], wanted: TopicDurability): Promise<WeakTopic[]> {
+  const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] });
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['min.insync.replicas'] })),
+  });
+  const minIsr = new Map(
+    described.resources.map((r) => {
+      const v = r.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue;
+      return [r.resourceName, v === undefined || v === null ? null : Number(v)] as const;
+    }),
+  );
+  const weak: WeakTopic[] = [];
+  for (const t of meta) {
+    const replicationFactor = Math.min(...t.partitions.map((p) => p.replicas.length));
+    const minInsyncReplicas = minIsr.get(t.name) ?? null;
+    const problems = [
+      ...(replicationFactor < wanted.replicationFactor ? [`replication factor ${replicationFactor} < ${wanted.replicationFactor}`] : []),
+      ...(minInsyncReplicas !== null && minInsyncReplicas < wanted.minInsyncReplicas ? [`min.insync.replicas ${minInsyncReplicas} < ${wanted.minInsyncReplicas}`] : []),
+    ];
+    if (problems.length > 0) weak.push({ topic: t.name, replicationFactor, minInsyncReplicas, problem: problems.join(', ') });
+  }
+  return weak;
 }
 
 function headersToStrings(headers: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined): Record<string, string> {

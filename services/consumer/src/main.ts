@@ -1,4 +1,4 @@
-import { loadConfig } from '@traceledger/config';
+import { kafkaDurability, loadConfig } from '@traceledger/config';
 import { EventCodec } from '@traceledger/contract';
 import { bookPricing, createPool, loadPriceBook, migrate, readPriceFiles, storePriceEntries } from '@traceledger/db';
 import { createKafka } from '@traceledger/kafka';
@@ -61,7 +61,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 try {
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-consumer', logger, producerClient: config.kafkaProducerClient });
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-consumer', logger, producerClient: config.kafkaProducerClient, durability: kafkaDurability(config) });
   const consumer = kafka.consumer({ groupId: config.kafkaConsumerGroup, sessionTimeoutMs: config.kafkaSessionTimeoutMs, concurrency: config.consumerConcurrency });
   const registry = createMetricsRegistry('consumer');
   const metrics = consumerMetrics(registry, consumer);

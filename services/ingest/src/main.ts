@@ -1,4 +1,4 @@
-import { loadConfig } from '@traceledger/config';
+import { kafkaDurability, loadConfig } from '@traceledger/config';
 import { connectionChecks, serveUntilSignal } from '@traceledger/http';
 import { KeyStore, apiKeyAuthenticator, fixedTenant } from '@traceledger/auth';
 import { DEFAULT_TENANT } from '@traceledger/core';
@@ -20,7 +20,7 @@ const pool = createPool(config.databaseUrl, {
   applicationName: 'traceledger-ingest',
   onIdleError: (err) => logger.warn({ err }, 'idle database connection closed by the server'),
 });
-const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-ingest', logger, producerClient: config.kafkaProducerClient });
+const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-ingest', logger, producerClient: config.kafkaProducerClient, durability: kafkaDurability(config) });
 await kafka.ensureTopics([
   { topic: config.kafkaTopic, partitions: config.kafkaTopicPartitions },
   { topic: config.kafkaDeadLetterTopic, partitions: 1 },
