@@ -21,7 +21,12 @@
 #   KAFKA_START_TIMEOUT_S  how long `start` waits for the broker to answer, default 180
 #   KAFKA_EXTRA_CONFIG  server.properties lines appended after the defaults (a later key wins), e.g.
 #                     "broker.session.timeout.ms=2000" so a SIGKILLed broker re-registers quickly
-# A second broker for a fault test is just another KAFKA_PORT and KAFKA_DATA_DIR.
+#   KAFKA_NODE_ID, KAFKA_QUORUM_VOTERS, KAFKA_CLUSTER_ID  for one node of a multi-node KRaft cluster:
+#                     its id (default 1), every controller as id@host:port (default this node only)
+#                     and the id all nodes' storage is formatted with (default per port); start
+#                     the nodes at once, since none is ready before a quorum of controllers is up
+# A second broker for a fault test is just another KAFKA_PORT and KAFKA_DATA_DIR; a cluster is
+# several, each with its own KAFKA_NODE_ID and the same KAFKA_QUORUM_VOTERS and KAFKA_CLUSTER_ID.
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-3.9.1}"
@@ -90,8 +95,8 @@ write_config() {
   mkdir -p "$KAFKA_DATA_DIR/logs"
   cat >"$KAFKA_DATA_DIR/server.properties" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+node.id=${KAFKA_NODE_ID:-1}
+controller.quorum.voters=${KAFKA_QUORUM_VOTERS:-1@127.0.0.1:$CONTROLLER_PORT}
 listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
 advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
 controller.listener.names=CONTROLLER
@@ -139,7 +144,7 @@ start() {
   if [ ! -f "$KAFKA_DATA_DIR/data/meta.properties" ]; then
     log "formatting KRaft storage in $KAFKA_DATA_DIR/data"
     java -cp "$LIBS/*" -Dlog4j.configuration="file:$KAFKA_DATA_DIR/log4j.properties" \
-      kafka.tools.StorageTool format -t "traceledger-local-$KAFKA_PORT" \
+      kafka.tools.StorageTool format -t "${KAFKA_CLUSTER_ID:-traceledger-local-$KAFKA_PORT}" \
       -c "$KAFKA_DATA_DIR/server.properties" --ignore-formatted >/dev/null
   fi
   log "starting Apache Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (data in $KAFKA_DATA_DIR)"

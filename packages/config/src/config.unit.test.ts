@@ -15,6 +15,7 @@ describe('loadConfig', () => {
   it('has a working default for every setting', () => {
     expect(loadConfig({})).toEqual({
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/traceledger',
+      queryDatabaseUrl: 'postgres://postgres@127.0.0.1:5432/traceledger',
       kafkaBrokers: ['127.0.0.1:9092'],
       kafkaTopic: 'trace-events',
       kafkaDeadLetterTopic: 'trace-events.dlq',
@@ -57,6 +58,12 @@ describe('loadConfig', () => {
     const config = loadConfig({ KAFKA_SESSION_TIMEOUT_MS: '6000', CONSUMER_WATCHDOG_MS: '0', TL_TEST_CRASH_AFTER_DB_COMMIT: '3', TL_TEST_STALL_BATCH: '2:9000', TL_TEST_HOLD_BEFORE_COMMIT_MS: '250' });
     expect(config).toMatchObject({ kafkaSessionTimeoutMs: 6000, consumerWatchdogMs: 0, testCrashAfterDbCommit: 3, testStallBatch: { batch: 2, ms: 9000 }, testHoldBeforeCommitMs: 250 });
     expect(() => loadConfig({ TL_TEST_HOLD_BEFORE_COMMIT_MS: '0' })).toThrow(/TL_TEST_HOLD_BEFORE_COMMIT_MS/);
+  });
+
+  it('reads the query service from QUERY_DATABASE_URL when given, else from DATABASE_URL', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://p@primary:5432/tl' }).queryDatabaseUrl).toBe('postgres://p@primary:5432/tl');
+    expect(loadConfig({ DATABASE_URL: 'postgres://p@primary:5432/tl', QUERY_DATABASE_URL: 'postgres://p@replica:5433/tl' }).queryDatabaseUrl).toBe('postgres://p@replica:5433/tl');
+    expect(configError({ QUERY_DATABASE_URL: 'mysql://replica/tl' }).message).toBe('QUERY_DATABASE_URL must start with postgres:// or postgresql://, got mysql://');
   });
 
   it('reads the topic durability and refuses more in-sync replicas than replicas', () => {

@@ -4,6 +4,11 @@ import { TraceLedgerError } from '@traceledger/core';
 export interface Config {
   /** Postgres connection string. */
   databaseUrl: string;
+  /**
+   * Where the query service reads: a streaming replica of DATABASE_URL's database, or the primary
+   * itself (DATABASE_URL, the default). Migrations always run on DATABASE_URL.
+   */
+  queryDatabaseUrl: string;
   /** Kafka bootstrap brokers (host:port). */
   kafkaBrokers: readonly string[];
   kafkaTopic: string;
@@ -89,8 +94,10 @@ type Env = Record<string, string | undefined>;
  */
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const topic = str(env, 'KAFKA_TOPIC', 'trace-events', /^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name ([A-Za-z0-9._-], at most 249 characters)');
+  const databaseUrl = url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/traceledger');
   const config: Config = {
-    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/traceledger'),
+    databaseUrl,
+    queryDatabaseUrl: raw(env, 'QUERY_DATABASE_URL') === undefined ? databaseUrl : url(env, 'QUERY_DATABASE_URL', databaseUrl),
     kafkaBrokers: brokers(env, 'KAFKA_BROKERS', '127.0.0.1:9092'),
     kafkaTopic: topic,
     kafkaDeadLetterTopic: str(env, 'KAFKA_DLQ_TOPIC', `${topic}.dlq`, /^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'),

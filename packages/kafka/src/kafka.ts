@@ -181,7 +181,9 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
         if (missing.length > 0) {
           try {
             await admin.createTopics({
-              waitForLeaders: true,
+              // Leaders are awaited below: on a cluster, kafkajs' own wait gives up on a node that
+              // has not heard of the new topic yet.
+              waitForLeaders: false,
               topics: missing.map((t) => ({
                 topic: t.topic,
                 numPartitions: t.partitions,
@@ -190,16 +192,22 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
               })),
             });
           } catch (err) {
+            // kafkajs reports per-topic errors in an aggregate; a single error has its own type.
+            const e = err as { type?: string; errors?: { type?: string }[] };
+            const types = e.errors?.map((x) => x.type) ?? [e.type];
             // A concurrent creator won the race: the topic exists, which is what we wanted.
-            if ((err as { type?: string }).type === 'TOPIC_ALREADY_EXISTS') return [];
-            const brokers = (await admin.describeCluster().catch(() => null))?.brokers.length;
-            throw new TraceLedgerError(
-              KafkaErrorCode.TopicSettings,
-              `could not create ${missing.map((t) => t.topic).join(', ')} with replication factor ${durability.replicationFactor} and min.insync.replicas ${durability.minInsyncReplicas}` +
-                `${brokers === undefined ? '' : ` on a cluster of ${brokers} broker(s)`}: ${(err as Error).message} (KAFKA_REPLICATION_FACTOR, KAFKA_MIN_INSYNC_REPLICAS)`,
-              { cause: err },
-            );
+            if (!types.every((t) => t === 'TOPIC_ALREADY_EXISTS')) {
+              if (!types.some((t) => t === 'INVALID_REPLICATION_FACTOR' || t === 'INVALID_CONFIG' || t === 'POLICY_VIOLATION')) throw err;
+              const brokers = (await admin.describeCluster().catch(() => null))?.brokers.length;
+              throw new TraceLedgerError(
+                KafkaErrorCode.TopicSettings,
+                `could not create ${missing.map((t) => t.topic).join(', ')} with replication factor ${durability.replicationFactor} and min.insync.replicas ${durability.minInsyncReplicas}` +
+                  `${brokers === undefined ? '' : ` on a cluster of ${brokers} broker(s)`}: ${(err as Error).message} (KAFKA_REPLICATION_FACTOR, KAFKA_MIN_INSYNC_REPLICAS)`,
+                { cause: err },
+              );
+            }
           }
+          await waitForLeaders(admin, missing.map((t) => t.topic));
         }
         const present = topics.filter((t) => existing.has(t.topic)).map((t) => t.topic);
         const weak = present.length === 0 ? [] : await weakTopics(admin, present, durability);
@@ -534,6 +542,21 @@ function unwrapKafkajs(err: Error): Error {
   let e: Error = err;
   while (e.name.startsWith('KafkaJS') && e.cause instanceof Error) e = e.cause;
   return e;
+}
+
+/** Until every partition of `topics` has a leader (metadata reaches every node a moment after creation), 30 s at most. */
+async function waitForLeaders(admin: Admin, topics: readonly string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] });
+      if (meta.length === topics.length && meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new TraceLedgerError(KafkaErrorCode.Unavailable, `topics ${topics.join(', ')} have no leader 30 s after their creation`, { retriable: true });
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 // An enum kafkajs (CommonJS) exports in a way Node's ESM named-export detection does not see.

@@ -8,8 +8,9 @@ import { buildQueryApp } from './app.js';
 
 const config = loadConfig();
 const logger = createLogger({ service: 'query', level: config.logLevel });
+// Migrations go to the primary; reads to QUERY_DATABASE_URL (a streaming replica, or the primary).
 if (config.migrateOnStart) await migrate(config.databaseUrl);
-const pool = createPool(config.databaseUrl, {
+const pool = createPool(config.queryDatabaseUrl, {
   applicationName: 'traceledger-query',
   // Dashboard queries are short: JIT compilation costs more than it saves (docs/query-performance.md).
   serverOptions: '-c jit=off',

@@ -38,16 +38,59 @@ export interface PrivateKafka {
  * broker that outlived its test.
  */
 export async function startPrivateKafka(): Promise<PrivateKafka> {
-  const port = await freePortPair();
+  const broker = await privateKafka(await freePortPair(), {});
+  await broker.start();
+  return broker;
+}
+
+/** Nodes of a private cluster, each a KRaft broker and controller; `brokers` lists them all. */
+export interface PrivateKafkaCluster {
+  readonly nodes: readonly PrivateKafka[];
+  readonly brokers: string[];
+}
+
+/**
+ * A private cluster of `size` nodes (each broker and controller, its own ports and data dir, one
+ * KRaft quorum), started at once: no node is ready before a quorum of controllers is up. Internal
+ * topics are replicated on every node (the group coordinator survives a node). Cleaned up like a
+ * private broker.
+ */
+export async function startPrivateKafkaCluster(size = 3): Promise<PrivateKafkaCluster> {
+  const ports: number[] = [];
+  while (ports.length < size) {
+    const p = await freePortPair();
+    if (!ports.some((q) => Math.abs(q - p) < 2)) ports.push(p);
+  }
+  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p + 1}`).join(',');
+  const clusterId = `tl-cluster-${ports[0]}`;
+  const rf = Math.min(3, size);
+  const nodes = await Promise.all(
+    ports.map((p, i) =>
+      privateKafka(p, {
+        KAFKA_NODE_ID: String(i + 1),
+        KAFKA_QUORUM_VOTERS: voters,
+        KAFKA_CLUSTER_ID: clusterId,
+        KAFKA_HEAP: '256m',
+        EXTRA: [`offsets.topic.replication.factor=${rf}`, `transaction.state.log.replication.factor=${rf}`, 'transaction.state.log.min.isr=1', `default.replication.factor=${rf}`].join('\n'),
+      }),
+    ),
+  );
+  await Promise.all(nodes.map((n) => n.start()));
+  return { nodes, brokers: nodes.flatMap((n) => n.brokers) };
+}
+
+async function privateKafka(port: number, extra: Record<string, string>): Promise<PrivateKafka> {
   const runId = inject('runId');
   const dataDir = await mkdtemp(join(tmpdir(), privateKafkaDirPrefix(runId)));
+  const { EXTRA: extraConfig, ...extraEnv } = extra;
   const env = {
     ...process.env,
     [RUN_ENV]: runId,
     KAFKA_PORT: String(port),
     KAFKA_DATA_DIR: dataDir,
     KAFKA_HEAP: '384m',
-    KAFKA_EXTRA_CONFIG: 'broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=500',
+    ...extraEnv,
+    KAFKA_EXTRA_CONFIG: ['broker.session.timeout.ms=2000', 'broker.heartbeat.interval.ms=500', ...(extraConfig === undefined ? [] : [extraConfig])].join('\n'),
   };
   const script = resolve(ROOT, 'scripts/kafka-local.sh');
   const pid = async (): Promise<number | null> => {
@@ -105,6 +148,5 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
     }
     await rm(dataDir, { recursive: true, force: true, maxRetries: 3 });
   });
-  await broker.start();
   return broker;
 }

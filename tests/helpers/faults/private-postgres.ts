@@ -41,6 +41,28 @@ async function binDir(): Promise<string> {
  * line, which is how the run's teardown finds a server that outlived its test.
  */
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const server = await privateServer(async (pg, data) => {
+    await pg('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
+  });
+  await server.start();
+  return server;
+}
+
+/**
+ * A hot standby of `primary` on a port of its own: `pg_basebackup -R` (streaming the WAL it needs,
+ * then writing standby.signal and primary_conninfo), started read-only and replaying the primary's
+ * WAL as it comes. Stopped and deleted like a private server.
+ */
+export async function startPrivateStandby(primary: PrivatePostgres): Promise<PrivatePostgres> {
+  const server = await privateServer(async (pg, data) => {
+    await pg('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '-c', 'fast', '--no-sync']);
+  });
+  await server.start();
+  return server;
+}
+
+/** The folder, port, clean-up and pg_ctl of a private server whose data folder `make` creates. */
+async function privateServer(make: (pg: (tool: string, args: string[], timeout?: number) => Promise<void>, data: string) => Promise<void>): Promise<PrivatePostgres> {
   const bin = await binDir();
   const port = await freePort();
   const runId = inject('runId');
@@ -74,14 +96,12 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     const { stdout: gid } = await run('id', ['-g', 'postgres']);
     await chown(dir, Number(stdout.trim()), Number(gid.trim()));
   }
-  await pg('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
+  await make(pg, data);
   const options = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c max_connections=50 -c shared_buffers=32MB`;
-  const server: PrivatePostgres = {
+  return {
     port,
     url: (database) => `postgres://postgres@127.0.0.1:${port}/${database}`,
     start: () => pg('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']),
     stopImmediate: () => pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']),
   };
-  await server.start();
-  return server;
 }

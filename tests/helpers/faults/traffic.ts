@@ -30,13 +30,15 @@ export type Poster = (tenant: string, events: JsonEvent[]) => Promise<{ status: 
 export class EventFactory {
   private readonly run = randomBytes(3).toString('hex');
   private seq = 0;
+  /** Batches made: the tenants take turns by batch (by event count, a batch size divisible by the number of tenants gave every batch to the first). */
+  private made = 0;
   private readonly open = new Map<string, string[]>();
 
   constructor(readonly tenants: readonly string[]) {}
 
   /** A batch of `size` new events, all of one tenant (the tenant comes from the caller's credentials). */
   batch(size: number): { tenant: string; events: JsonEvent[] } {
-    const tenant = this.tenants[this.seq % this.tenants.length] as string;
+    const tenant = this.tenants[this.made++ % this.tenants.length] as string;
     const sessions = this.open.get(tenant) ?? [];
     this.open.set(tenant, sessions);
     const events: JsonEvent[] = [];

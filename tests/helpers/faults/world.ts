@@ -1,6 +1,6 @@
 import { afterEach, inject } from 'vitest';
 import { createPool, migrate, type Pool } from '@traceledger/db';
-import { createKafka, type KafkaPort } from '@traceledger/kafka';
+import { createKafka, type KafkaPort, type TopicDurability } from '@traceledger/kafka';
 import { registerCleanup } from '../cleanup.js';
 import { testLogger, uid, waitFor } from '../world.js';
 import { spawnedProcesses } from './processes.js';
@@ -32,7 +32,7 @@ export const SESSION_TIMEOUT_MS = 6000;
  * hook writes just before its SIGKILL). A private server is deleted whole, so `dropAfter` changes
  * nothing any more; it stays for callers that pass it.
  */
-export async function createFaultWorld(options: { brokers: string[]; adminDatabaseUrl: string; partitions?: number; dropAfter?: boolean }): Promise<FaultWorld> {
+export async function createFaultWorld(options: { brokers: string[]; adminDatabaseUrl: string; partitions?: number; dropAfter?: boolean; durability?: TopicDurability }): Promise<FaultWorld> {
   const id = uid();
   const url = new URL(options.adminDatabaseUrl);
   url.pathname = `/tl_fault_${inject('runId')}_${id}`;
@@ -41,7 +41,7 @@ export async function createFaultWorld(options: { brokers: string[]; adminDataba
   const pool = createPool(databaseUrl, { max: 4, applicationName: 'traceledger-fault-test' });
   pool.on('error', () => undefined);
   registerCleanup(() => pool.end().catch(() => undefined));
-  const kafka = createKafka({ brokers: options.brokers, clientId: `tl-fault-${id}`, logger: testLogger() });
+  const kafka = createKafka({ brokers: options.brokers, clientId: `tl-fault-${id}`, logger: testLogger(), ...(options.durability === undefined ? {} : { durability: options.durability }) });
   const topic = `tl-fault-${inject('runId')}-${id}`;
   const partitions = options.partitions ?? 3;
   await kafka.ensureTopics([
