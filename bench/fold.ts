@@ -21,13 +21,13 @@ import { bookPricing, createPool, dropDatabase, migrate, readPriceFiles, storePr
 import { createKafka } from '@traceledger/kafka';
 import { createLogger } from '@traceledger/logging';
 import { Kafka, logLevel } from 'kafkajs';
-import { appendHistory, cell, exec, fmt, kafkaToolsClasspath, machine, ratio, recordLatest, stat } from './report.js';
+import { appendHistory, cell, cpuSeconds, exec, fmt, kafkaToolsClasspath, machine, ratio, recordLatest, stat } from './report.js';
 
 export const name = 'fold';
 export const summary = 'consumer fold of a 1M-event backlog beside binary COPY of the same rows and Kafka ConsumerPerformance';
 
 /** Event `n` of the backlog: sessions of 10 (start, usage, tool calls, end). */
-function backlogEvent(runId: string, n: number, t0: number): TraceEvent {
+export function backlogEvent(runId: string, n: number, t0: number): TraceEvent {
   const sessionId = `s-${runId}-${Math.floor(n / 10)}`;
   const base = { tenantId: 'bench', eventId: `e-${runId}-${n}`, sessionId, agentId: `agent-${n % 50}`, teamId: `team-${n % 7}`, occurredAtMs: t0 + n };
   const k = n % 10;
@@ -67,6 +67,7 @@ export async function run(argv: string[]): Promise<string> {
   await publisher.disconnect();
 
   const fold: number[] = [];
+  const cpuRuns: { consumerUs: number; postgresUs: number; brokerUs: number; cores: number }[] = [];
   const copy: number[] = [];
   const databases: string[] = [];
   try {
@@ -80,10 +81,16 @@ export async function run(argv: string[]): Promise<string> {
         await storePriceEntries(pool, readPriceFiles());
         const group = `tl-bench-fold-${id}-${r}`;
         const consumer = buildConsumerService({ consumer: kafka.consumer({ groupId: group, concurrency: config.consumerConcurrency }), deadLetters: kafka.publisher(), pool, codec, logger, pricing: bookPricing() }, { topic, deadLetterTopic: `${topic}.dlq` });
+        const cpu = async () => ({ pg: await cpuSeconds((cmd) => cmd.startsWith('postgres')), broker: await cpuSeconds((cmd) => cmd.includes('kafka.Kafka')), me: ((u) => (u.user + u.system) / 1e6)(process.cpuUsage()) });
+        const before = await cpu();
         const started = performance.now();
         await consumer.start();
         while ((await kafka.consumerLag(group, topic)) > 0) await new Promise((res) => setTimeout(res, 250));
-        fold.push(events / ((performance.now() - started) / 1000));
+        const wall = (performance.now() - started) / 1000;
+        const after = await cpu();
+        fold.push(events / wall);
+        // CPU per event of each part, in µs, and the cores it kept busy.
+        cpuRuns.push({ consumerUs: ((after.me - before.me) / events) * 1e6, postgresUs: ((after.pg - before.pg) / events) * 1e6, brokerUs: ((after.broker - before.broker) / events) * 1e6, cores: (after.me - before.me + after.pg - before.pg + after.broker - before.broker) / wall });
         await consumer.stop();
         say(`fold run ${r + 1}/${runs}: ${fmt(Math.round(fold[fold.length - 1] ?? 0))} events/s`);
 
@@ -116,7 +123,9 @@ export async function run(argv: string[]): Promise<string> {
     const f = stat(fold);
     const c = stat(copy);
     const k = stat(consumed);
-    recordLatest('fold', { eventsPerSec: f.median, limitRowsPerSec: c.median, limitConsumerRecordsPerSec: k.median, fold: f, copy: c, consumerPerformance: k, events, runs });
+    const med = (pick: (r: (typeof cpuRuns)[number]) => number) => Math.round(([...cpuRuns].map(pick).sort((a, b) => a - b)[Math.floor(cpuRuns.length / 2)] ?? 0) * 10) / 10;
+    const cpuPerEvent = { consumerUs: med((r) => r.consumerUs), postgresUs: med((r) => r.postgresUs), brokerUs: med((r) => r.brokerUs), cores: med((r) => r.cores) };
+    recordLatest('fold', { eventsPerSec: f.median, limitRowsPerSec: c.median, limitConsumerRecordsPerSec: k.median, fold: f, copy: c, consumerPerformance: k, cpuPerEvent, events, runs });
     appendHistory([
       [`fold of a ${fmt(events)}-event backlog`, `${cell(f)} events/s`, `${cell(c)} rows/s (binary COPY of the same ledger and session rows)`, ratio(f, c)],
       [`fold of a ${fmt(events)}-event backlog`, `${cell(f)} events/s`, `${cell(k)} records/s (ConsumerPerformance, same topic)`, ratio(f, k)],
@@ -128,6 +137,8 @@ export async function run(argv: string[]): Promise<string> {
       '|---|---:|---:|---:|',
       `| fold, events/s until the group committed everything | ${cell(f)} | binary COPY of the same ledger and session rows into identical tables: ${cell(c)} rows/s | ${ratio(f, c)} |`,
       `| | | ConsumerPerformance on the same topic: ${cell(k)} records/s | ${ratio(f, k)} |`,
+      '',
+      `CPU per event during the fold (medians): consumer process ${cpuPerEvent.consumerUs} µs, Postgres ${cpuPerEvent.postgresUs} µs, broker ${cpuPerEvent.brokerUs} µs; ${cpuPerEvent.cores} of the 2 cores busy.`,
       '',
       `Machine: ${machine()}.`,
     ].join('\n');

@@ -16,7 +16,7 @@
 import { parseArgs } from 'node:util';
 import { EventCodec, eventRecord, parseEvent } from '@traceledger/contract';
 import { TraceLedgerError } from '@traceledger/core';
-import { appendHistory, cell, exec, fmt, kafkaToolsClasspath, machine, ratio, recordLatest, stat, type Stat } from './report.js';
+import { appendHistory, cell, cpuSeconds, exec, fmt, kafkaToolsClasspath, machine, ratio, recordLatest, stat, type Stat } from './report.js';
 import { batchBody, createBenchWorld, startService, waitReady } from './stack.js';
 
 export const name = 'ingest';
@@ -93,6 +93,8 @@ export async function run(argv: string[]): Promise<string> {
   const limitTopic = `${topic}-limit`;
   const results: Record<number, Stat> = {};
   const kafkajs: Record<number, Stat> = {};
+  /** CPU cores used during each size's runs, by the ingest process, the broker and this load generator. */
+  const cores: Record<string, { ingest: number; broker: number; loadGenerator: number }> = {};
   const limitRuns: number[] = [];
   const { recordBytes, jsonBytes } = averageRecordBytes(id);
   try {
@@ -116,12 +118,24 @@ export async function run(argv: string[]): Promise<string> {
         const url = `http://127.0.0.1:${port}/v1/events`;
         say(`${label}: warming up`);
         await load(url, `${id}-${label}-warm`, 500, 2, concurrency);
+        const ingestPid = String(ingest.pid);
+        const sample = async () => ({
+          at: performance.now(),
+          ingest: await cpuSeconds((_cmd, pid) => pid === ingestPid),
+          broker: await cpuSeconds((cmd) => cmd.includes('kafka.Kafka')),
+          load: ((u) => (u.user + u.system) / 1e6)(process.cpuUsage()),
+        });
         for (const size of sizes) {
           const perRun: number[] = [];
+          const before = await sample();
           for (let r = 0; r < runs; r++) {
             perRun.push(await load(url, `${id}-${label}-${size}-${r}`, size, seconds, concurrency));
             say(`${label}, batches of ${size}, run ${r + 1}/${runs}: ${fmt(Math.round(perRun[perRun.length - 1] ?? 0))} events/s`);
           }
+          const after = await sample();
+          const wall = (after.at - before.at) / 1000;
+          const c = (k: 'ingest' | 'broker' | 'load') => Math.round(((after[k] - before[k]) / wall) * 100) / 100;
+          cores[`${label} ${size}`] = { ingest: c('ingest'), broker: c('broker'), loadGenerator: c('load') };
           into[size] = stat(perRun);
         }
       } catch (err) {
@@ -152,9 +166,15 @@ export async function run(argv: string[]): Promise<string> {
     ...BATCH_SIZES.map((s) => `| ingest, batches of ${s}, ${concurrency} requests in flight | ${cell(results[s] as Stat)} | ProducerPerformance acks=all, ${recordBytes}-byte records: ${cell(limit)} | ${ratio(results[s] as Stat, limit)} |`),
     `| ingest with KAFKA_PRODUCER_CLIENT=kafkajs, batches of ${COMPARE_SIZE} | ${cell(kafkajs[COMPARE_SIZE] as Stat)} | the same | ${ratio(kafkajs[COMPARE_SIZE] as Stat, limit)} |`,
     '',
+    'CPU cores used during the runs (CPU seconds per second; 2 cores in all):',
+    '',
+    '| runs | ingest process | broker | load generator |',
+    '|---|---:|---:|---:|',
+    ...Object.entries(cores).map(([k, v]) => `| ${k} | ${v.ingest} | ${v.broker} | ${v.loadGenerator} |`),
+    '',
     `Machine: ${machine()}.`,
   ].join('\n');
-  recordLatest('ingest', { eventsPerSec: best, limitRecordsPerSec: limit.median, byBatchSize: Object.fromEntries(BATCH_SIZES.map((s) => [s, results[s]])), kafkajsByBatchSize: kafkajs, limit, recordBytes, jsonBytes, seconds, runs, concurrency });
+  recordLatest('ingest', { eventsPerSec: best, limitRecordsPerSec: limit.median, byBatchSize: Object.fromEntries(BATCH_SIZES.map((s) => [s, results[s]])), kafkajsByBatchSize: kafkajs, cores, limit, recordBytes, jsonBytes, seconds, runs, concurrency });
   appendHistory([
     ...BATCH_SIZES.map((s): [string, string, string, string] => [`ingest, batches of ${s}`, `${cell(results[s] as Stat)} events/s`, `${cell(limit)} records/s (ProducerPerformance, acks=all, ${recordBytes} B)`, ratio(results[s] as Stat, limit)]),
     [`ingest, kafkajs publisher, batches of ${COMPARE_SIZE}`, `${cell(kafkajs[COMPARE_SIZE] as Stat)} events/s`, `${cell(limit)} records/s (ProducerPerformance, acks=all, ${recordBytes} B)`, ratio(kafkajs[COMPARE_SIZE] as Stat, limit)],

@@ -97,7 +97,9 @@ export async function run(argv: string[]): Promise<string> {
 /** The summary rows from the figures the stages recorded in this process. */
 function summaryRows(): Row[] {
   const rows: Row[] = [];
-  const ingest = recordedFigures('ingest') as { byBatchSize: Record<string, Stat>; kafkajsByBatchSize: Record<string, Stat>; limit: Stat; recordBytes: number } | undefined;
+  const ingest = recordedFigures('ingest') as
+    | { byBatchSize: Record<string, Stat>; kafkajsByBatchSize: Record<string, Stat>; limit: Stat; recordBytes: number; cores?: Record<string, { ingest: number; broker: number; loadGenerator: number }> }
+    | undefined;
   if (ingest !== undefined) {
     for (const [size, s] of Object.entries(ingest.byBatchSize)) {
       rows.push([`ingest, batches of ${size}, events/s`, range(s), `ProducerPerformance acks=all, ${ingest.recordBytes} B: ${range(ingest.limit)} records/s`, times(s.median, ingest.limit.median), '≥ 100,000', yes(s.median >= 100_000)]);
@@ -105,11 +107,16 @@ function summaryRows(): Row[] {
     for (const [size, s] of Object.entries(ingest.kafkajsByBatchSize)) {
       rows.push([`ingest with the kafkajs publisher, batches of ${size}`, range(s), 'the same', times(s.median, ingest.limit.median), '', '']);
     }
+    for (const [runs, c] of Object.entries(ingest.cores ?? {})) {
+      rows.push([`ingest CPU, ${runs}`, `ingest ${c.ingest}, broker ${c.broker}, load generator ${c.loadGenerator} cores`, '2 cores', '', '', '']);
+    }
   }
-  const fold = recordedFigures('fold') as { fold: Stat; copy: Stat; consumerPerformance: Stat; events: number } | undefined;
+  const fold = recordedFigures('fold') as { fold: Stat; copy: Stat; consumerPerformance: Stat; events: number; cpuPerEvent?: { consumerUs: number; postgresUs: number; brokerUs: number; cores: number } } | undefined;
   if (fold !== undefined) {
     rows.push([`fold of a ${fmt(fold.events)}-event backlog, events/s`, range(fold.fold), `binary COPY of the same rows: ${range(fold.copy)} rows/s`, times(fold.fold.median, fold.copy.median), '≥ 50,000', yes(fold.fold.median >= 50_000)]);
     rows.push(['', '', `ConsumerPerformance, same topic: ${range(fold.consumerPerformance)} records/s`, times(fold.fold.median, fold.consumerPerformance.median), '', '']);
+    const u = fold.cpuPerEvent;
+    if (u !== undefined) rows.push(['fold CPU per event', `consumer ${u.consumerUs} µs, Postgres ${u.postgresUs} µs, broker ${u.brokerUs} µs (${u.cores} cores busy)`, '2 cores', '', '', '']);
   }
   const e2e = recordedFigures('e2e') as { maxRateP99Under1s: number | null; rates: { offered: number; notRun?: string; achievedEventsPerSec?: number; p50Ms?: number | null; p99Ms?: number | null; maxMs?: number | null }[] } | undefined;
   if (e2e !== undefined) {

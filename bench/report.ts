@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,4 +84,22 @@ export function appendHistory(rows: readonly [string, string, string, string][])
 export async function kafkaToolsClasspath(): Promise<string> {
   const { stdout } = await exec('bash', [join(ROOT, 'scripts/kafka-local.sh'), 'tools-classpath']);
   return stdout.trim();
+}
+
+const TICKS = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) of the processes `match` picks (by command line or pid), from /proc/<pid>/stat. */
+export async function cpuSeconds(match: (cmdline: string, pid: string) => boolean): Promise<number> {
+  let ticks = 0;
+  for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+      if (!match(cmd, pid)) continue;
+      const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks / TICKS;
 }

@@ -58,11 +58,11 @@ export interface BenchWorld {
 
 /**
  * Makes `tl_bench_<bench>_<id>` (migrated) on DATABASE_URL's server (default the local one), and
- * `tl-bench-<bench>-<id>` with 3 partitions, its `.dlq` and `extraTopics` (3 partitions each) on
+ * `tl-bench-<bench>-<id>` with 3 partitions (or `partitions`), its `.dlq` and `extraTopics` (3 partitions each) on
  * KAFKA_BROKERS (default: the local broker, started if it is not running). Whatever was made is
  * removed again when a step fails.
  */
-export async function createBenchWorld(bench: string, options: { extraTopics?: (topic: string) => string[] } = {}): Promise<BenchWorld> {
+export async function createBenchWorld(bench: string, options: { extraTopics?: (topic: string) => string[]; partitions?: number } = {}): Promise<BenchWorld> {
   if (!process.env['KAFKA_BROKERS']) await exec('bash', [join(ROOT, 'scripts/kafka-local.sh'), 'start']);
   const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
   const id = randomBytes(4).toString('hex');
@@ -102,7 +102,7 @@ export async function createBenchWorld(bench: string, options: { extraTopics?: (
   try {
     await migrate(databaseUrl);
     await kafka.ensureTopics([
-      { topic, partitions: 3 },
+      { topic, partitions: options.partitions ?? 3 },
       { topic: deadLetterTopic, partitions: 1 },
       ...extra.map((t) => ({ topic: t, partitions: 3 })),
     ]);

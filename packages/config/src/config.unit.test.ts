@@ -21,6 +21,7 @@ describe('loadConfig', () => {
       kafkaDeadLetterTopic: 'trace-events.dlq',
       kafkaConsumerGroup: 'traceledger-consumer',
       kafkaTopicPartitions: 3,
+      kafkaMetadataMaxAgeMs: 60_000,
       kafkaReplicationFactor: 1,
       kafkaMinInsyncReplicas: 1,
       kafkaProducerClient: 'platformatic',

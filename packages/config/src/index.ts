@@ -60,6 +60,8 @@ export interface Config {
   authMode: 'keys' | 'none';
   /** Consumer group session: without a heartbeat for this long a member loses its partitions, in ms. */
   kafkaSessionTimeoutMs: number;
+  /** How often a consumer re-reads the topic's metadata, in ms: partitions added to the topic are folded within about this long. */
+  kafkaMetadataMaxAgeMs: number;
   /** The consumer exits when no batch completes for this long while records wait, in ms; 0: never. */
   consumerWatchdogMs: number;
   /** Partitions one consumer process folds at once, each batch in its own transaction. */
@@ -126,6 +128,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     queryDbRole: nullIfNone(str(env, 'QUERY_DB_ROLE', 'traceledger_query', /^[a-z_][a-z0-9_]{0,62}$/, 'a Postgres role name, or none')),
     authMode: oneOf(env, 'AUTH_MODE', 'keys', ['keys', 'none'] as const),
     kafkaSessionTimeoutMs: int(env, 'KAFKA_SESSION_TIMEOUT_MS', 30_000, 1000, 3_600_000),
+    kafkaMetadataMaxAgeMs: int(env, 'KAFKA_METADATA_MAX_AGE_MS', 60_000, 1000, 3_600_000),
     consumerWatchdogMs: int(env, 'CONSUMER_WATCHDOG_MS', 300_000, 0, 86_400_000),
     consumerConcurrency: int(env, 'CONSUMER_CONCURRENCY', 3, 1, 64),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 600_000),

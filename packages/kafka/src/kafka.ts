@@ -86,6 +86,11 @@ export interface ConsumerOptions {
    * handled one after another, in offset order; batches of different partitions overlap.
    */
   concurrency?: number;
+  /**
+   * How often the member re-reads the topic's metadata, in ms (default 60000): a partition added
+   * to the topic is noticed within about this long, and the group rebalances to take it in.
+   */
+  metadataMaxAgeMs?: number;
 }
 
 export interface OutMessage {
@@ -248,10 +253,11 @@ export function createKafka(options: { brokers: readonly string[]; clientId: str
       if ((options.producerClient ?? DEFAULT_PRODUCER_CLIENT) === 'platformatic') return new PlatformaticPublisher({ brokers: options.brokers, clientId: options.clientId });
       return new KafkajsPublisher(kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 3, maxRetryTime: 1000 } }));
     },
-    consumer({ groupId, sessionTimeoutMs = 30_000, concurrency = 1 }) {
+    consumer({ groupId, sessionTimeoutMs = 30_000, concurrency = 1, metadataMaxAgeMs = 60_000 }) {
       return new KafkajsBatchConsumer(
         kafka.consumer({
           groupId,
+          metadataMaxAge: metadataMaxAgeMs,
           sessionTimeout: sessionTimeoutMs,
           heartbeatInterval: Math.min(3000, Math.floor(sessionTimeoutMs / 3)),
           allowAutoTopicCreation: false,

@@ -62,7 +62,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
 try {
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-consumer', logger, producerClient: config.kafkaProducerClient, durability: kafkaDurability(config) });
-  const consumer = kafka.consumer({ groupId: config.kafkaConsumerGroup, sessionTimeoutMs: config.kafkaSessionTimeoutMs, concurrency: config.consumerConcurrency });
+  const consumer = kafka.consumer({ groupId: config.kafkaConsumerGroup, sessionTimeoutMs: config.kafkaSessionTimeoutMs, concurrency: config.consumerConcurrency, metadataMaxAgeMs: config.kafkaMetadataMaxAgeMs });
   const registry = createMetricsRegistry('consumer');
   const metrics = consumerMetrics(registry, consumer);
   // Probes and metrics first, so /health answers and /ready says why while the rest starts.
