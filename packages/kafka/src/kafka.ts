@@ -2,7 +2,7 @@ import kafkajs, { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, ty
 import { randomBytes } from 'node:crypto';
 import { TraceLedgerError } from '@traceledger/core';
 import type { Logger } from 'pino';
-import { KafkaErrorCode } from './errors.js';
+import { KafkaErrorCode, acknowledgedWithin } from './errors.js';
 import { PlatformaticPublisher } from './platformatic-publisher.js';
 
 /**
@@ -370,29 +370,13 @@ class KafkajsPublisher implements Publisher {
 
   async publish(topic: string, messages: readonly OutMessage[], timeoutMs = 10_000): Promise<void> {
     if (messages.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no acknowledgement within ${timeoutMs} ms`)), timeoutMs);
+    const send = this.producer.send({
+      topic,
+      acks: -1,
+      timeout: timeoutMs,
+      messages: messages.map((m) => ({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) })),
     });
-    try {
-      await Promise.race([
-        this.producer.send({
-          topic,
-          acks: -1,
-          timeout: timeoutMs,
-          messages: messages.map((m) => ({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) })),
-        }),
-        timeout,
-      ]);
-    } catch (cause) {
-      throw new TraceLedgerError(KafkaErrorCode.Unavailable, `Kafka did not acknowledge ${messages.length} message(s) on ${topic}: ${(cause as Error).message}`, {
-        cause,
-        retriable: true,
-        statusCode: 503,
-      });
-    } finally {
-      clearTimeout(timer);
-    }
+    await acknowledgedWithin(send, { topic, count: messages.length, timeoutMs });
   }
 
   async disconnect(): Promise<void> {

@@ -1,17 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestTopics, testLogger, uid } from '../../../tests/helpers/world.js';
 import { createKafka, type OutMessage } from './kafka.js';
+import { freePort } from '../../../tests/helpers/faults/ports.js';
 
-/** A loopback port with nothing listening on it: Kafka there refuses every connection. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 // KAFKA_PRODUCER_CLIENT=platformatic: what it writes must read back through the kafkajs consumer
 // path unchanged, and a session's records must land where kafkajs would have put them.
@@ -56,7 +48,7 @@ describe('the platformatic publisher', () => {
   });
 
   it('throws TL_KAFKA_UNAVAILABLE within the timeout when no broker is there', async () => {
-    const down = createKafka({ brokers: [`127.0.0.1:${await closedPort()}`], clientId: 'tl-test-pf-down', logger: testLogger(), producerClient: 'platformatic' }).publisher();
+    const down = createKafka({ brokers: [`127.0.0.1:${await freePort()}`], clientId: 'tl-test-pf-down', logger: testLogger(), producerClient: 'platformatic' }).publisher();
     try {
       for (const timeoutMs of [500, 5000]) {
         const started = Date.now();

@@ -1,6 +1,6 @@
 import { ProduceAcks, Producer, stringSerializer, type MessageToProduce } from '@platformatic/kafka';
 import { TraceLedgerError } from '@traceledger/core';
-import { KafkaErrorCode } from './errors.js';
+import { KafkaErrorCode, acknowledgedWithin } from './errors.js';
 import type { OutMessage, Publisher } from './kafka.js';
 
 export interface PlatformaticPublisherOptions {
@@ -64,23 +64,7 @@ export class PlatformaticPublisher implements Publisher {
       const m = messages[i]!;
       records[i] = { topic, value: m.value, ...(m.key === null ? {} : { key: m.key }), ...(m.headers ? { headers: m.headers } : {}) };
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no acknowledgement within ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      // A send that loses the race goes on in the background (its failure is handled by the race):
-      // its records may still land, which at-least-once delivery and the ledger's event ids allow.
-      await Promise.race([this.producer.send({ acks: ProduceAcks.ALL, messages: records }), timeout]);
-    } catch (cause) {
-      throw new TraceLedgerError(KafkaErrorCode.Unavailable, `Kafka did not acknowledge ${messages.length} message(s) on ${topic}: ${describe(cause)}`, {
-        cause,
-        retriable: true,
-        statusCode: 503,
-      });
-    } finally {
-      clearTimeout(timer);
-    }
+    await acknowledgedWithin(this.producer.send({ acks: ProduceAcks.ALL, messages: records }), { topic, count: messages.length, timeoutMs }, describe);
   }
 
   async disconnect(): Promise<void> {

@@ -1,20 +1,12 @@
 import { fixedTenant } from '@traceledger/auth';
 import { DEFAULT_TENANT } from '@traceledger/core';
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventCodec } from '@traceledger/contract';
 import { createKafka } from '@traceledger/kafka';
 import { createTestDatabase, testLogger } from '../../../tests/helpers/world.js';
 import { buildIngestApp } from './app.js';
+import { freePort } from '../../../tests/helpers/faults/ports.js';
 
-/** A loopback port with nothing listening on it: Kafka there refuses every connection. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 // The ingest app's database (idempotency keys, OTLP trace shapes).
 const { pool } = await createTestDatabase();
@@ -22,7 +14,7 @@ const { pool } = await createTestDatabase();
 describe('ingest when Kafka cannot take events', () => {
   it('answers 503 with Retry-After and never a 2xx, on /v1/events and /v1/traces', async () => {
     const logger = testLogger();
-    const kafka = createKafka({ brokers: [`127.0.0.1:${await closedPort()}`], clientId: 'tl-test-down', logger });
+    const kafka = createKafka({ brokers: [`127.0.0.1:${await freePort()}`], clientId: 'tl-test-down', logger });
     const publisher = kafka.publisher();
     const app = buildIngestApp(
       { publisher, codec: EventCodec.fromDirectory(), logger, pool, auth: fixedTenant(DEFAULT_TENANT) },
