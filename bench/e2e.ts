@@ -54,7 +54,6 @@ interface Options {
   probeTimeoutSeconds: number;
   stopP99Seconds: number;
   catchUpTimeoutSeconds: number;
-  record: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -73,6 +72,7 @@ function parseOptions(argv: string[]): Options {
       'probe-timeout-seconds': { type: 'string', default: '60' },
       'stop-p99-seconds': { type: 'string', default: '10' },
       'catch-up-timeout-seconds': { type: 'string', default: '600' },
+      // Read by report.ts from the command line: neither latest.json nor the history is written.
       'no-record': { type: 'boolean', default: false },
     },
     strict: true,
@@ -104,7 +104,6 @@ function parseOptions(argv: string[]): Options {
     probeTimeoutSeconds: num('probe-timeout-seconds', 1),
     stopP99Seconds: num('stop-p99-seconds', 1, { whole: false }),
     catchUpTimeoutSeconds: num('catch-up-timeout-seconds', 1),
-    record: !values['no-record'],
   };
 }
 
@@ -432,29 +431,27 @@ function report(
     `Machine: ${machine()}.`,
   ].join('\n');
 
-  if (o.record) {
-    const settings = { batch: o.batch, seconds: o.seconds, warmupSeconds: o.warmupSeconds, maxInFlight: o.maxInFlight, probesPerSecond: o.probesPerSecond, pollMs: o.pollMs, probeTimeoutSeconds: o.probeTimeoutSeconds };
-    recordLatest('e2e', { maxRateP99Under1s, rule: PASS_RULE, rates: rows, pollGapMs: extra.pollGap, polls: extra.polls, ...settings });
-    const memory = Object.fromEntries(
-      SERVICES.map((s) => [s, { peakDuringRatesMb: round1(extra.ratesPeak[s]), peakMb: round1(extra.overallPeak[s]), soak: roundSoak(soak?.memory[s] ?? null) }]),
-    );
-    recordLatest('memory', { targetMb: TARGET_RSS_MB, flatRule: FLAT_RULE_TEXT, soakMinutes: o.soakMinutes, soakRate: o.soakRate, meetsTarget: meetsMemoryTarget, services: memory });
-    const offered = rows.map((r) => fmt(r.offered)).join(', ');
-    appendHistory([
-      [
-        'e2e, highest offered rate with p99 ≤ 1 s (202 → counted by the query API)',
-        maxRateP99Under1s === null ? 'none' : `${fmt(maxRateP99Under1s)} events/s`,
-        `offered ${offered} events/s, ${o.seconds} s each`,
-        '–',
-      ],
-      ...SERVICES.map((s): [string, string, string, string] => {
-        const m = soak?.memory[s] ?? null;
-        const soakPart = m === null ? '' : `; soak ${o.soakMinutes} min at ${fmt(o.soakRate)}/s: ${mb(m.startMb)} → ${mb(m.endMb)} MB, ${m.slopeMbPerMin.toFixed(2)} MB/min (${m.flat ? 'flat' : 'not flat'})`;
-        const ok = (extra.overallPeak[s] ?? 0) <= TARGET_RSS_MB && (m === null || m.flat);
-        return [`memory, ${s} (RSS)`, `peak ${mb(extra.overallPeak[s])} MB${soakPart}`, `target ≤ ${TARGET_RSS_MB} MB${m === null ? '' : ', flat'}`, ok ? 'met' : 'not met'];
-      }),
-    ]);
-  }
+  const settings = { batch: o.batch, seconds: o.seconds, warmupSeconds: o.warmupSeconds, maxInFlight: o.maxInFlight, probesPerSecond: o.probesPerSecond, pollMs: o.pollMs, probeTimeoutSeconds: o.probeTimeoutSeconds };
+  recordLatest('e2e', { maxRateP99Under1s, rule: PASS_RULE, rates: rows, pollGapMs: extra.pollGap, polls: extra.polls, ...settings });
+  const memory = Object.fromEntries(
+    SERVICES.map((s) => [s, { peakDuringRatesMb: round1(extra.ratesPeak[s]), peakMb: round1(extra.overallPeak[s]), soak: roundSoak(soak?.memory[s] ?? null) }]),
+  );
+  recordLatest('memory', { targetMb: TARGET_RSS_MB, flatRule: FLAT_RULE_TEXT, soakMinutes: o.soakMinutes, soakRate: o.soakRate, meetsTarget: meetsMemoryTarget, services: memory });
+  const offered = rows.map((r) => fmt(r.offered)).join(', ');
+  appendHistory([
+    [
+      'e2e, highest offered rate with p99 ≤ 1 s (202 → counted by the query API)',
+      maxRateP99Under1s === null ? 'none' : `${fmt(maxRateP99Under1s)} events/s`,
+      `offered ${offered} events/s, ${o.seconds} s each`,
+      '–',
+    ],
+    ...SERVICES.map((s): [string, string, string, string] => {
+      const m = soak?.memory[s] ?? null;
+      const soakPart = m === null ? '' : `; soak ${o.soakMinutes} min at ${fmt(o.soakRate)}/s: ${mb(m.startMb)} → ${mb(m.endMb)} MB, ${m.slopeMbPerMin.toFixed(2)} MB/min (${m.flat ? 'flat' : 'not flat'})`;
+      const ok = (extra.overallPeak[s] ?? 0) <= TARGET_RSS_MB && (m === null || m.flat);
+      return [`memory, ${s} (RSS)`, `peak ${mb(extra.overallPeak[s])} MB${soakPart}`, `target ≤ ${TARGET_RSS_MB} MB${m === null ? '' : ', flat'}`, ok ? 'met' : 'not met'];
+    }),
+  ]);
   return md;
 }
 

@@ -53,7 +53,6 @@ interface Options {
   seed: number;
   endpoints: string[] | null;
   compiled: boolean;
-  record: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -69,6 +68,7 @@ function parseOptions(argv: string[]): Options {
       seed: { type: 'string', default: '42' },
       endpoints: { type: 'string' },
       compiled: { type: 'boolean', default: false },
+      // Read by report.ts from the command line: neither latest.json nor the history is written.
       'no-record': { type: 'boolean', default: false },
     },
     strict: true,
@@ -99,7 +99,6 @@ function parseOptions(argv: string[]): Options {
     seed: int('seed', values.seed, 0),
     endpoints: endpoints === null || endpoints.length === 0 ? null : endpoints,
     compiled: values.compiled ?? false,
-    record: !(values['no-record'] ?? false),
   };
 }
 
@@ -289,31 +288,27 @@ export async function run(argv: string[]): Promise<string> {
       `Machine: ${machine()}; 1-minute load average ${load0.toFixed(2)} at the start, ${load1.toFixed(2)} at the end.`,
     ].join('\n');
 
-    if (o.record) {
-      recordLatest('queries', {
-        database: db,
-        sessions,
-        clients: o.clients,
-        ...o.stop,
-        requests: o.requests,
-        warmup: o.warmup,
-        compiled: o.compiled,
-        targetRatio: TARGET_RATIO,
-        totalRequestsPerSec: Math.round(totalRps),
-        endpoints: Object.fromEntries(results.map((r) => [r.endpoint.label, { oneClient: r.one, loaded: r.loaded, p99Ratio: Math.round(r.ratio * 100) / 100, cpuPct: r.cpu }])),
-      });
-      appendHistory([
-        ...results.map((r): [string, string, string, string] => [
-          `queries, ${r.endpoint.label}, p99 at ${o.clients} clients`,
-          `${fixedMs(r.loaded.p99Ms)} ms`,
-          `${fixedMs(r.one.p99Ms)} ms (1 client); target ≤ ${TARGET_RATIO}×`,
-          `${r.ratio.toFixed(2)}×`,
-        ]),
-        [`queries, ${o.clients} clients, all endpoints`, `${fmt(Math.round(totalRps))} requests/s`, '—', '—'],
-      ]);
-    } else {
-      say('--no-record: bench/results/latest.json and docs/benchmarks.md left as they were');
-    }
+    recordLatest('queries', {
+      database: db,
+      sessions,
+      clients: o.clients,
+      ...o.stop,
+      requests: o.requests,
+      warmup: o.warmup,
+      compiled: o.compiled,
+      targetRatio: TARGET_RATIO,
+      totalRequestsPerSec: Math.round(totalRps),
+      endpoints: Object.fromEntries(results.map((r) => [r.endpoint.label, { oneClient: r.one, loaded: r.loaded, p99Ratio: Math.round(r.ratio * 100) / 100, cpuPct: r.cpu }])),
+    });
+    appendHistory([
+      ...results.map((r): [string, string, string, string] => [
+        `queries, ${r.endpoint.label}, p99 at ${o.clients} clients`,
+        `${fixedMs(r.loaded.p99Ms)} ms`,
+        `${fixedMs(r.one.p99Ms)} ms (1 client); target ≤ ${TARGET_RATIO}×`,
+        `${r.ratio.toFixed(2)}×`,
+      ]),
+      [`queries, ${o.clients} clients, all endpoints`, `${fmt(Math.round(totalRps))} requests/s`, '—', '—'],
+    ]);
     return report;
   } finally {
     process.off('SIGINT', onSignal);

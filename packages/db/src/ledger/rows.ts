@@ -66,39 +66,7 @@ async function insertRows(client: Pick<PoolClient, 'query'>, table: string, rows
   if (rows.length === 0) return [];
   // One typed array per column (unnest): Postgres parses array literals about three times faster
   // than the same rows as JSON (jsonb_to_recordset), the fold's largest statement.
-  const n = rows.length;
-  // Filled column by column in one pass, without a per-row array (the fold's hottest loop).
-  const cols = LEDGER_COLUMNS.map(() => new Array<unknown>(n));
-  const [tenant, eventId, session, type, occurred, agent, team, provider, model, input, output, cached, reasoning, reported, cost, source, version, status, voids_, partition_, offset_, live_, staged_] = cols as unknown[][] as [
-    unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[],
-    unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[], unknown[],
-  ];
-  for (let i = 0; i < n; i++) {
-    const { event: e, billed, live, staged, partition, offset } = rows[i] as NewLedgerRow;
-    tenant[i] = e.tenantId;
-    eventId[i] = e.eventId;
-    session[i] = e.sessionId;
-    type[i] = e.type;
-    occurred[i] = new Date(e.occurredAtMs).toISOString();
-    agent[i] = e.agentId;
-    team[i] = e.teamId;
-    provider[i] = e.provider;
-    model[i] = e.model;
-    input[i] = e.inputTokens;
-    output[i] = e.outputTokens;
-    cached[i] = e.cachedInputTokens;
-    reasoning[i] = e.reasoningTokens;
-    reported[i] = e.costNanos === null ? null : formatMoney(e.costNanos);
-    cost[i] = billed === null ? null : formatMoney(billed.costNanos);
-    source[i] = billed?.source ?? null;
-    version[i] = billed?.priceVersion ?? null;
-    status[i] = e.status;
-    voids_[i] = e.voidsEventId;
-    partition_[i] = partition;
-    offset_[i] = offset;
-    live_[i] = live;
-    staged_[i] = staged;
-  }
+  const cols = LEDGER_COLUMNS.map(([, , value]) => rows.map(value));
   const names = LEDGER_COLUMNS.map(([c]) => c).join(', ');
   const named = voids
     ? `EXISTS (SELECT 1 FROM ${table} v WHERE v.tenant_id = ins.tenant_id AND v.voids_event_id = ins.event_id
@@ -116,14 +84,31 @@ async function insertRows(client: Pick<PoolClient, 'query'>, table: string, rows
   return marked;
 }
 
-/** The ledger's columns as `insertRows` writes them, with their types. */
-const LEDGER_COLUMNS: readonly (readonly [string, string])[] = [
-  ['tenant_id', 'text'], ['event_id', 'text'], ['session_id', 'text'], ['type', 'text'], ['occurred_at', 'timestamptz'],
-  ['agent_id', 'text'], ['team_id', 'text'], ['provider', 'text'], ['model', 'text'],
-  ['input_tokens', 'bigint'], ['output_tokens', 'bigint'], ['cached_input_tokens', 'bigint'], ['reasoning_tokens', 'bigint'],
-  ['reported_cost', 'numeric'], ['cost', 'numeric'], ['cost_source', 'text'], ['price_version', 'text'],
-  ['status', 'text'], ['voids_event_id', 'text'], ['source_partition', 'integer'], ['source_offset', 'bigint'],
-  ['live', 'boolean'], ['staged', 'boolean'],
+/** The ledger's columns as `insertRows` writes them: name, type and the row's value. */
+const LEDGER_COLUMNS: readonly (readonly [string, string, (r: NewLedgerRow) => unknown])[] = [
+  ['tenant_id', 'text', (r) => r.event.tenantId],
+  ['event_id', 'text', (r) => r.event.eventId],
+  ['session_id', 'text', (r) => r.event.sessionId],
+  ['type', 'text', (r) => r.event.type],
+  ['occurred_at', 'timestamptz', (r) => new Date(r.event.occurredAtMs).toISOString()],
+  ['agent_id', 'text', (r) => r.event.agentId],
+  ['team_id', 'text', (r) => r.event.teamId],
+  ['provider', 'text', (r) => r.event.provider],
+  ['model', 'text', (r) => r.event.model],
+  ['input_tokens', 'bigint', (r) => r.event.inputTokens],
+  ['output_tokens', 'bigint', (r) => r.event.outputTokens],
+  ['cached_input_tokens', 'bigint', (r) => r.event.cachedInputTokens],
+  ['reasoning_tokens', 'bigint', (r) => r.event.reasoningTokens],
+  ['reported_cost', 'numeric', (r) => (r.event.costNanos === null ? null : formatMoney(r.event.costNanos))],
+  ['cost', 'numeric', (r) => (r.billed === null ? null : formatMoney(r.billed.costNanos))],
+  ['cost_source', 'text', (r) => r.billed?.source ?? null],
+  ['price_version', 'text', (r) => r.billed?.priceVersion ?? null],
+  ['status', 'text', (r) => r.event.status],
+  ['voids_event_id', 'text', (r) => r.event.voidsEventId],
+  ['source_partition', 'integer', (r) => r.partition],
+  ['source_offset', 'bigint', (r) => r.offset],
+  ['live', 'boolean', (r) => r.live],
+  ['staged', 'boolean', (r) => r.staged],
 ];
 
 /** The key of an event in maps and sets. */
@@ -287,47 +272,48 @@ export async function writeOwners(tx: LedgerTx, changes: readonly { tenantId: st
   for (const c of changes) tx.owners.set(sessionRefKey(c), c.owner);
 }
 
-const SESSION_COLUMNS = `tenant_id, session_id, agent_id, agent_key_at, agent_key_event, team_id, team_key_at,
-  team_key_event, started_event_at, first_event_at, last_event_at, ended_at, end_event_id, status, input_tokens,
-  output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, unpriced_tokens, price_version,
-  tool_calls, event_count, models`;
-/** The session columns the upserts write, with their types, in SESSION_COLUMNS' order. */
-const SESSION_TYPES: readonly (readonly [string, string])[] = [
-  ['tenant_id', 'text'], ['session_id', 'text'], ['agent_id', 'text'], ['agent_key_at', 'timestamptz'], ['agent_key_event', 'text'],
-  ['team_id', 'text'], ['team_key_at', 'timestamptz'], ['team_key_event', 'text'], ['started_event_at', 'timestamptz'],
-  ['first_event_at', 'timestamptz'], ['last_event_at', 'timestamptz'], ['ended_at', 'timestamptz'], ['end_event_id', 'text'],
-  ['status', 'text'], ['input_tokens', 'numeric'], ['output_tokens', 'numeric'], ['cached_input_tokens', 'numeric'],
-  ['reasoning_tokens', 'numeric'], ['cost', 'numeric'], ['unpriced_events', 'bigint'], ['unpriced_tokens', 'numeric'],
-  ['price_version', 'text'], ['tool_calls', 'bigint'], ['event_count', 'bigint'], ['models', 'jsonb'],
+/**
+ * The session columns the upserts write: name, type and the state's value (bigints as their
+ * digits, models as exact JSON); `stateToRow` gives the same values by name (verify compares them).
+ */
+const SESSION_ROW_COLUMNS: readonly (readonly [string, string, (s: SessionState) => unknown])[] = [
+  ['tenant_id', 'text', (s) => s.tenantId],
+  ['session_id', 'text', (s) => s.sessionId],
+  ['agent_id', 'text', (s) => s.agentId],
+  ['agent_key_at', 'timestamptz', (s) => iso(s.agentKey?.atMs ?? null)],
+  ['agent_key_event', 'text', (s) => s.agentKey?.eventId ?? null],
+  ['team_id', 'text', (s) => s.teamId],
+  ['team_key_at', 'timestamptz', (s) => iso(s.teamKey?.atMs ?? null)],
+  ['team_key_event', 'text', (s) => s.teamKey?.eventId ?? null],
+  ['started_event_at', 'timestamptz', (s) => iso(s.startedAtMs)],
+  ['first_event_at', 'timestamptz', (s) => iso(s.firstEventAtMs)],
+  ['last_event_at', 'timestamptz', (s) => iso(s.lastEventAtMs)],
+  ['ended_at', 'timestamptz', (s) => iso(s.end?.key.atMs ?? null)],
+  ['end_event_id', 'text', (s) => s.end?.key.eventId ?? null],
+  ['status', 'text', (s) => s.end?.status ?? null],
+  ['input_tokens', 'numeric', (s) => s.inputTokens],
+  ['output_tokens', 'numeric', (s) => s.outputTokens],
+  ['cached_input_tokens', 'numeric', (s) => s.cachedInputTokens],
+  ['reasoning_tokens', 'numeric', (s) => s.reasoningTokens],
+  ['cost', 'numeric', (s) => formatMoney(s.costNanos)],
+  ['unpriced_events', 'bigint', (s) => s.unpricedEvents],
+  ['unpriced_tokens', 'numeric', (s) => s.unpricedTokens],
+  ['price_version', 'text', (s) => s.priceVersion],
+  ['tool_calls', 'bigint', (s) => s.toolCalls],
+  ['event_count', 'bigint', (s) => s.eventCount],
+  ['models', 'jsonb', (s) => modelsJson(s.models)],
 ];
+const SESSION_COLUMN_NAMES = SESSION_ROW_COLUMNS.map(([c]) => c).join(', ');
 const SESSION_SOURCE = `SELECT tenant_id, session_id, agent_id, agent_key_at, agent_key_event, team_id, team_key_at, team_key_event,
     started_event_at, first_event_at, last_event_at, ended_at, end_event_id, coalesce(status, 'running'),
     input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost, unpriced_events, unpriced_tokens,
     price_version, tool_calls, event_count, models
-  FROM unnest(${SESSION_TYPES.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
-    AS x(${SESSION_TYPES.map(([c]) => c).join(', ')})
+  FROM unnest(${SESSION_ROW_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) AS x(${SESSION_COLUMN_NAMES})
   ORDER BY tenant_id COLLATE "C", session_id COLLATE "C"`;
 
-/**
- * The upserts' parameters: one array literal per column, in SESSION_TYPES' order, filled in one
- * pass (bigints as their digits, models as exact JSON). Mirrors `stateToRow`, column by column.
- */
+/** The upserts' parameters: one array literal per column, in SESSION_ROW_COLUMNS' order. */
 function sessionParams(states: readonly SessionState[]): string[] {
-  const n = states.length;
-  const cols = SESSION_TYPES.map(() => new Array<unknown>(n));
-  for (let i = 0; i < n; i++) {
-    const s = states[i] as SessionState;
-    const v = [
-      s.tenantId, s.sessionId, s.agentId, iso(s.agentKey?.atMs ?? null), s.agentKey?.eventId ?? null,
-      s.teamId, iso(s.teamKey?.atMs ?? null), s.teamKey?.eventId ?? null, iso(s.startedAtMs),
-      iso(s.firstEventAtMs), iso(s.lastEventAtMs), iso(s.end?.key.atMs ?? null), s.end?.key.eventId ?? null,
-      s.end?.status ?? null, s.inputTokens, s.outputTokens, s.cachedInputTokens,
-      s.reasoningTokens, formatMoney(s.costNanos), s.unpricedEvents, s.unpricedTokens,
-      s.priceVersion, s.toolCalls, s.eventCount, modelsJson(s.models),
-    ];
-    for (let c = 0; c < v.length; c++) (cols[c] as unknown[])[i] = v[c];
-  }
-  return cols.map(pgArray);
+  return SESSION_ROW_COLUMNS.map(([, , value]) => pgArray(states.map(value)));
 }
 
 /** A session's per-model usage as the JSON `stateToRow` gives it, written directly (exact digits). */
@@ -358,7 +344,7 @@ export async function mergeSessions(tx: LedgerTx, states: readonly SessionState[
   if (states.length === 0) return;
   tx.assertLocked(states);
   await tx.query(
-    `INSERT INTO trace_sessions AS t (${SESSION_COLUMNS})
+    `INSERT INTO trace_sessions AS t (${SESSION_COLUMN_NAMES})
      ${SESSION_SOURCE}
      ON CONFLICT (tenant_id, session_id) DO UPDATE SET
        agent_id = CASE WHEN ${earlier('agent')} THEN EXCLUDED.agent_id ELSE t.agent_id END,
@@ -394,9 +380,9 @@ export async function mergeSessions(tx: LedgerTx, states: readonly SessionState[
 export async function replaceSessions(tx: LedgerTx, states: readonly SessionState[]): Promise<void> {
   if (states.length === 0) return;
   tx.assertLocked(states);
-  const cols = SESSION_COLUMNS.split(',').map((c) => c.trim()).filter((c) => c !== 'tenant_id' && c !== 'session_id');
+  const cols = SESSION_ROW_COLUMNS.map(([c]) => c).filter((c) => c !== 'tenant_id' && c !== 'session_id');
   await tx.query(
-    `INSERT INTO trace_sessions AS t (${SESSION_COLUMNS})
+    `INSERT INTO trace_sessions AS t (${SESSION_COLUMN_NAMES})
      ${SESSION_SOURCE}
      ON CONFLICT (tenant_id, session_id) DO UPDATE SET ${cols.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`,
     sessionParams(states),
