@@ -25,6 +25,7 @@ async function postOnce(post: Poster, factory: EventFactory, acked: AckedEvent[]
 /** Restarts a healthy consumer and checks nothing acknowledged was lost meanwhile. */
 async function recoverAndCheck(world: FaultWorld, acked: AckedEvent[]): Promise<void> {
   const consumer = spawnService('consumer', world.consumerEnv(), 'consumer-recovered');
+  await consumer.waitForLog(msg('consumer running'), { timeoutMs: 45_000 });
   await world.drained({ timeoutMs: 60_000 });
   await expectExactlyOnce(world.pool, acked);
   consumer.signal('SIGTERM');

@@ -34,6 +34,10 @@ describe('the consumer killed with SIGKILL', () => {
     const acked = await traffic.stop();
 
     const last = spawnService('consumer', world.consumerEnv(), 'consumer-last');
+    // Running before anything is checked: the last killed process may have committed everything,
+    // and a SIGTERM that arrives while the process is still loading its modules ends it by the
+    // signal instead of by the drain that this test asserts.
+    await last.waitForLog(msg('consumer running'), { timeoutMs: 45_000, what: 'joined and running' });
     await world.drained({ timeoutMs: 60_000 });
     await expectExactlyOnce(world.pool, acked);
     expect(acked.length).toBeGreaterThan(200);

@@ -91,6 +91,7 @@ describe('SIGTERM drains each service and exits 0', () => {
     // Everything acknowledged before the exit reaches trace_sessions.
     const acked: AckedEvent[] = batches.flat().map((event) => ({ tenant: DEFAULT_TENANT, event }));
     const consumer = spawnService('consumer', world.consumerEnv());
+    await consumer.waitForLog(msg('consumer running'), { timeoutMs: 45_000 });
     await world.drained({ timeoutMs: 45_000 });
     await expectExactlyOnce(world.pool, acked);
     consumer.signal('SIGTERM');
