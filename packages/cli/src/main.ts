@@ -11,6 +11,7 @@ import { createLogger } from '@traceledger/logging';
 import { BACKFILL_HELP, backfillCommand } from './backfill.js';
 import { DEAD_LETTERS_HELP, deadLettersCommand } from './dead-letters.js';
 import { KEYS_HELP, keysCommand } from './keys.js';
+import { LEDGER_HELP, ledgerCommand } from './ledger.js';
 import { REPLAY_HELP, replayCommand } from './replay.js';
 import { REPRICE_HELP, repriceCommand } from './reprice.js';
 import { VERIFY_HELP, verifyCommand } from './verify.js';
@@ -28,6 +29,8 @@ const HELP = `traceledger: operate a traceledger deployment
   traceledger dead-letters list|redrive
                                         records the consumer could not read; re-drive them after a fix
                                         (traceledger dead-letters --help)
+  traceledger ledger months|archive     the ledger's monthly partitions; archive an old month
+                                        (traceledger ledger --help)
 
 Options: --json prints one JSON document instead of lines. Settings come from the environment
 (DATABASE_URL, KAFKA_BROKERS, ...), as for the services.`;
@@ -43,7 +46,7 @@ if (command === undefined || command === '--help' || command === 'help') {
   process.exit(command === undefined ? 2 : 0);
 }
 if (rest.includes('--help')) {
-  const helps: Record<string, string> = { keys: KEYS_HELP, reprice: REPRICE_HELP, backfill: BACKFILL_HELP, 'dead-letters': DEAD_LETTERS_HELP, replay: REPLAY_HELP, verify: VERIFY_HELP };
+  const helps: Record<string, string> = { keys: KEYS_HELP, reprice: REPRICE_HELP, backfill: BACKFILL_HELP, 'dead-letters': DEAD_LETTERS_HELP, replay: REPLAY_HELP, verify: VERIFY_HELP, ledger: LEDGER_HELP };
   console.log(helps[command] ?? HELP);
   process.exit(0);
 }
@@ -91,6 +94,7 @@ try {
     };
     await backfillCommand(pool, kafka, rest, out, process.stderr.isTTY === true && !json);
   }
+  else if (command === 'ledger') await ledgerCommand(pool, rest, out, { dedupeWindowDays: config.ledgerDedupeWindowDays });
   else if (command === 'dead-letters') {
     const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'traceledger-cli', logger: cliLogger(), producerClient: config.kafkaProducerClient, durability: kafkaDurability(config) });
     await deadLettersCommand(kafka, { topic: config.kafkaTopic, deadLetterTopic: config.kafkaDeadLetterTopic }, rest, out);

@@ -80,7 +80,7 @@ export async function replayCommand(pool: Pool, deps: ReplayDeps, args: string[]
     swapped = true;
     const seconds = (Date.now() - started) / 1000;
     out.result({ ...result, records: read.records, skipped, refused: refusedBy, seconds }, [
-      `replayed ${read.records} records in ${seconds.toFixed(1)} s (${Math.round(read.records / Math.max(seconds, 0.001))} records/s): ${result.events} events re-derived, ${result.sessions} sessions recomputed and swapped in`,
+      `replayed ${read.records} records in ${seconds.toFixed(1)} s (${Math.round(read.records / Math.max(seconds, 0.001))} records/s): ${result.events} events re-derived, ${result.sessions} sessions recomputed and swapped in${result.sealed > 0 ? ` (${result.sealed} sessions with archived ledger months left as they were)` : ''}`,
       ...Object.entries(refusedBy).map(([code, n]) => `refused ${n} record(s): ${code}`),
     ]);
   } finally {

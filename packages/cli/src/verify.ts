@@ -31,7 +31,7 @@ export async function verifyCommand(pool: Pool, args: string[], out: Output, tty
   out.result({ ...result, ms }, [
     ...result.drifts.map((d) => `${d.check}\t${d.tenantId}\t${d.key}\texpected ${d.expected}\tactual ${d.actual}`),
     result.driftCount === 0
-      ? `verify: no differences (${ms} ms; ${result.sessions} sessions, ${result.events} ledger events)`
+      ? `verify: no differences (${ms} ms; ${result.sessions} sessions, ${result.events} ledger events${result.sealed > 0 ? `; ${result.sealed} sessions with archived ledger months not recomputed` : ''})`
       : `verify: ${result.driftCount} difference(s)${result.driftCount > result.drifts.length ? ` (first ${result.drifts.length} printed)` : ''} (${ms} ms)`,
   ]);
   return result.driftCount === 0 ? 0 : 1;

@@ -48,6 +48,7 @@ describe('loadConfig', () => {
       consumerWatchdogMs: 300_000,
       consumerConcurrency: 3,
       shutdownTimeoutMs: 30_000,
+      ledgerDedupeWindowDays: 35,
       pricesDir: null,
       testHoldBeforeCommitMs: null,
       testCrashAfterDbCommit: null,

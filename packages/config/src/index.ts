@@ -66,6 +66,12 @@ export interface Config {
   consumerWatchdogMs: number;
   /** Partitions one consumer process folds at once, each batch in its own transaction. */
   consumerConcurrency: number;
+  /**
+   * Days after a month ends before `traceledger ledger archive` may archive its ledger partition:
+   * at least the topic's retention plus the longest a producer may retry (an archived event sent
+   * again counts again).
+   */
+  ledgerDedupeWindowDays: number;
   /** How long a service may take to drain on SIGTERM (or to stop after a fatal error) before it exits anyway, in ms. */
   shutdownTimeoutMs: number;
   /** The price-book folder (`*.json` files) the consumer and `reprice` store; null: the repository's prices/. */
@@ -132,6 +138,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     consumerWatchdogMs: int(env, 'CONSUMER_WATCHDOG_MS', 300_000, 0, 86_400_000),
     consumerConcurrency: int(env, 'CONSUMER_CONCURRENCY', 3, 1, 64),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 600_000),
+    ledgerDedupeWindowDays: int(env, 'LEDGER_DEDUPE_WINDOW_DAYS', 35, 1, 3650),
     pricesDir: raw(env, 'PRICES_DIR') ?? null,
     testHoldBeforeCommitMs: optionalInt(env, 'TL_TEST_HOLD_BEFORE_COMMIT_MS', 1, 600_000),
     testCrashAfterDbCommit: optionalInt(env, 'TL_TEST_CRASH_AFTER_DB_COMMIT', 1, 1_000_000),

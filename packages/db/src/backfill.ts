@@ -94,7 +94,7 @@ export async function closeBackfill(pool: Pool, backfillId: string, hooks?: Ledg
       // recompute (which applies the whole rule and owns every mark) rewrites only the rest.
       await tx.query(
         `UPDATE applied_events a SET staged = false FROM backfill_events m
-         WHERE m.backfill_id = $1 AND a.tenant_id = m.tenant_id AND a.event_id = m.event_id AND a.staged`,
+         WHERE m.backfill_id = $1 AND a.tenant_id = m.tenant_id AND a.session_id = m.session_id AND a.event_id = m.event_id AND a.staged`,
         [backfillId],
       );
       await recomputeSessions(tx, sessions);
@@ -118,15 +118,19 @@ export async function revertBackfill(pool: Pool, backfillId: string, hooks?: Led
       if (b.state === 'reverted') return { sessions: 0, events: 0 };
       const { sessions } = await membersOf(tx, backfillId);
       await tx.lockSessions(sessions);
-      const { rows: removed } = await tx.query<{ tenant_id: string; event_id: string }>(
-        'DELETE FROM backfill_events WHERE backfill_id = $1 RETURNING tenant_id, event_id',
+      const { rows: removed } = await tx.query<{ tenant_id: string; event_id: string; session_id: string }>(
+        'DELETE FROM backfill_events WHERE backfill_id = $1 RETURNING tenant_id, event_id, session_id',
         [backfillId],
       );
+      // The ledger row and its key go together: the event may be loaded again.
       const { rowCount: deleted } = await tx.query(
-        `DELETE FROM applied_events a USING unnest($1::text[], $2::text[]) AS k(t, e)
-         WHERE a.tenant_id = k.t AND a.event_id = k.e AND NOT a.live
-           AND NOT EXISTS (SELECT 1 FROM backfill_events m WHERE m.tenant_id = a.tenant_id AND m.event_id = a.event_id)`,
-        [removed.map((r) => r.tenant_id), removed.map((r) => r.event_id)],
+        `WITH gone AS (
+           DELETE FROM applied_events a USING unnest($1::text[], $2::text[], $3::text[]) AS k(t, e, s)
+           WHERE a.tenant_id = k.t AND a.session_id = k.s AND a.event_id = k.e AND NOT a.live
+             AND NOT EXISTS (SELECT 1 FROM backfill_events m WHERE m.tenant_id = a.tenant_id AND m.event_id = a.event_id)
+           RETURNING a.tenant_id, a.event_id)
+         DELETE FROM applied_event_keys k USING gone WHERE k.tenant_id = gone.tenant_id AND k.event_id = gone.event_id`,
+        [removed.map((r) => r.tenant_id), removed.map((r) => r.event_id), removed.map((r) => r.session_id)],
       );
       await tx.query(`UPDATE backfills SET state = 'reverted', reverted_at = now() WHERE backfill_id = $1`, [backfillId]);
       await recomputeSessions(tx, sessions);

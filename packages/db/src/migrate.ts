@@ -11,7 +11,8 @@ export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '
  * Applies every pending migration with @databases/pg-migrations. Creates the database first
  * when it does not exist (the server must be reachable with the same credentials).
  */
-export async function migrate(databaseUrl: string, options: { createDatabase?: boolean } = {}): Promise<void> {
+export async function migrate(databaseUrl: string, options: { createDatabase?: boolean; /** Tests of a migration apply the ones before it from a copy. */ directory?: string } = {}): Promise<void> {
+  const directory = options.directory ?? MIGRATIONS_DIR;
   if (options.createDatabase ?? true) await ensureDatabase(databaseUrl);
   // Services started together would race to apply the same migration (two CREATE TABLEs, one
   // fails); an advisory lock held on its own connection serialises them.
@@ -20,9 +21,9 @@ export async function migrate(databaseUrl: string, options: { createDatabase?: b
   const connection = connect({ connectionString: databaseUrl, bigIntMode: 'bigint' });
   try {
     await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    await applyMigrations({ connection, migrationsDirectory: MIGRATIONS_DIR });
+    await applyMigrations({ connection, migrationsDirectory: directory });
   } catch (cause) {
-    throw new TraceLedgerError('TL_DB_MIGRATION_FAILED', `migrations in ${MIGRATIONS_DIR} failed: ${String(cause)}`, { cause });
+    throw new TraceLedgerError('TL_DB_MIGRATION_FAILED', `migrations in ${directory} failed: ${String(cause)}`, { cause });
   } finally {
     await connection.dispose();
     await lock.end();

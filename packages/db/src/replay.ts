@@ -4,7 +4,7 @@ import { loadPriceBook } from './price-book.js';
 import type { RefusedEvent, SourcedEvent } from './ledger/apply.js';
 import { recomputeSessions } from './ledger/recompute.js';
 import { STORED_COLUMNS, eventKey, insertShadowRows, storedEntry, type NewLedgerRow, type StoredRow } from './ledger/rows.js';
-import { inLedgerTransaction, type LedgerTx } from './ledger/tx.js';
+import { inLedgerTransaction, ledgerMonth, sessionRefKey, type LedgerTx } from './ledger/tx.js';
 import { inTransaction } from './transaction.js';
 
 /** The schema a replay records into; dropped and made anew by every replay. */
@@ -25,7 +25,8 @@ export interface Shadow {
 export async function prepareShadow(pool: Pool): Promise<Shadow> {
   await pool.query(`DROP SCHEMA IF EXISTS ${SHADOW_SCHEMA} CASCADE`);
   await pool.query(`CREATE SCHEMA ${SHADOW_SCHEMA}`);
-  await pool.query(`CREATE TABLE ${SHADOW_SCHEMA}.applied_events (LIKE public.applied_events INCLUDING ALL)`);
+  // Unpartitioned, holding the event key itself (the live ledger keeps it in applied_event_keys).
+  await pool.query(`CREATE TABLE ${SHADOW_SCHEMA}.applied_events (LIKE public.applied_events INCLUDING ALL, PRIMARY KEY (tenant_id, event_id))`);
   await pool.query(`CREATE TABLE ${SHADOW_SCHEMA}.backfill_events (LIKE public.backfill_events INCLUDING ALL)`);
   const client = await pool.connect();
   try {
@@ -68,6 +69,8 @@ export async function foldIntoShadow(pool: Pool, shadow: Shadow, batch: readonly
         staged: false,
         partition: s.partition ?? null,
         offset: s.offset ?? null,
+        // Set to the session's own month by the swap.
+        month: ledgerMonth(Date.now()),
       });
     });
     // Live copies first, so a row that arrived both ways is recorded live.
@@ -111,6 +114,8 @@ export interface SwapResult {
   events: number;
   /** Sessions recomputed. */
   sessions: number;
+  /** Sessions left as they were because part of their ledger was archived (their events are not swapped). */
+  sealed: number;
 }
 
 const COLUMNS = `tenant_id, event_id, session_id, type, occurred_at, agent_id, team_id, provider, model, input_tokens, output_tokens,
@@ -146,21 +151,43 @@ export async function swapReplay(pool: Pool, shadow: Shadow): Promise<SwapResult
 
     const { rows: sessions } = await tx.query<{ tenant_id: string; session_id: string }>(
       `SELECT tenant_id, session_id FROM ${S}.applied_events
-       UNION SELECT a.tenant_id, a.session_id FROM public.applied_events a JOIN ${S}.applied_events r USING (tenant_id, event_id)`,
+       UNION SELECT k.tenant_id, k.session_id FROM public.applied_event_keys k JOIN ${S}.applied_events r USING (tenant_id, event_id)`,
     );
-    const refs = sessions.map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id }));
-    await tx.lockSessions(refs);
+    await tx.lockSessions(sessions.map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id })));
+    // Sessions with archived ledger months keep their rows: their events are left out of the swap.
+    const sealed = sessions.filter((r) => tx.sealed.has(sessionRefKey({ tenantId: r.tenant_id, sessionId: r.session_id })));
+    if (sealed.length > 0) {
+      await tx.query(
+        `WITH sealed AS (SELECT * FROM unnest($1::text[], $2::text[]) AS x(t, s))
+         DELETE FROM ${S}.applied_events r WHERE EXISTS (SELECT 1 FROM sealed WHERE sealed.t = r.tenant_id AND sealed.s = r.session_id)
+            OR EXISTS (SELECT 1 FROM public.applied_event_keys k JOIN sealed ON sealed.t = k.tenant_id AND sealed.s = k.session_id
+                       WHERE k.tenant_id = r.tenant_id AND k.event_id = r.event_id)`,
+        [sealed.map((r) => r.tenant_id), sealed.map((r) => r.session_id)],
+      );
+      await tx.query(`DELETE FROM ${S}.backfill_events m WHERE NOT EXISTS (SELECT 1 FROM ${S}.applied_events r WHERE r.tenant_id = m.tenant_id AND r.event_id = m.event_id)`);
+    }
+    const refs = sessions
+      .map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id }))
+      .filter((r) => !tx.sealed.has(sessionRefKey(r)));
 
+    // Each re-derived row replaces the live one (found by its key) in its session's partition.
     const { rowCount: replaced } = await tx.query(
       `WITH old AS (
-         DELETE FROM public.applied_events a USING ${S}.applied_events r
-         WHERE a.tenant_id = r.tenant_id AND a.event_id = r.event_id
-         RETURNING a.tenant_id, a.event_id, a.live, a.staged, a.voided_by, a.replaced_by, a.applied_at)
+         DELETE FROM public.applied_events a USING ${S}.applied_events r, public.applied_event_keys k
+         WHERE k.tenant_id = r.tenant_id AND k.event_id = r.event_id
+           AND a.ledger_month = k.ledger_month AND a.tenant_id = k.tenant_id AND a.session_id = k.session_id AND a.event_id = k.event_id
+         RETURNING a.tenant_id, a.event_id, a.live, a.staged, a.voided_by, a.replaced_by, a.applied_at),
+       keys AS (
+         INSERT INTO public.applied_event_keys AS k (tenant_id, event_id, session_id, ledger_month)
+         SELECT r.tenant_id, r.event_id, r.session_id, ls.ledger_month
+         FROM ${S}.applied_events r JOIN public.ledger_sessions ls ON ls.tenant_id = r.tenant_id AND ls.session_id = r.session_id
+         ON CONFLICT (tenant_id, event_id) DO UPDATE SET session_id = EXCLUDED.session_id, ledger_month = EXCLUDED.ledger_month)
        -- The old marks are kept (the recompute below rewrites only those that change).
-       INSERT INTO public.applied_events (${COLUMNS}, live, staged, voided_by, replaced_by, applied_at)
+       INSERT INTO public.applied_events (${COLUMNS}, live, staged, voided_by, replaced_by, applied_at, ledger_month)
        SELECT ${COLUMNS.split(',').map((c) => `r.${c.trim()}`).join(', ')}, r.live OR coalesce(old.live, false),
-              coalesce(old.staged, NOT r.live), old.voided_by, old.replaced_by, coalesce(old.applied_at, r.applied_at)
-       FROM ${S}.applied_events r LEFT JOIN old USING (tenant_id, event_id)`,
+              coalesce(old.staged, NOT r.live), old.voided_by, old.replaced_by, coalesce(old.applied_at, r.applied_at), ls.ledger_month
+       FROM ${S}.applied_events r LEFT JOIN old USING (tenant_id, event_id)
+       JOIN public.ledger_sessions ls ON ls.tenant_id = r.tenant_id AND ls.session_id = r.session_id`,
     );
     // Memberships follow their event's (re-derived) session; then the replay's own are added.
     await tx.query(
@@ -170,7 +197,7 @@ export async function swapReplay(pool: Pool, shadow: Shadow): Promise<SwapResult
     await tx.query(`INSERT INTO public.backfill_events SELECT * FROM ${S}.backfill_events ON CONFLICT DO NOTHING`);
     await recomputeSessions(tx, refs);
     await tx.query(`DROP SCHEMA ${S} CASCADE`);
-    return { events: replaced ?? 0, sessions: refs.length };
+    return { events: replaced ?? 0, sessions: refs.length, sealed: sealed.length };
   });
 }
 

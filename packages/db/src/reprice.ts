@@ -67,9 +67,9 @@ export async function reprice(
       if (changes.length > 0) {
         await tx.query(
           `UPDATE applied_events a SET cost = x.cost, cost_source = 'book', price_version = x.version
-           FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, event_id text, cost numeric, version text)
-           WHERE a.tenant_id = x.tenant_id AND a.event_id = x.event_id`,
-          [JSON.stringify(changes.map((c) => ({ tenant_id: c.tenantId, event_id: c.eventId, cost: formatMoney(c.newNanos ?? 0n), version: c.version })))],
+           FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id text, session_id text, event_id text, cost numeric, version text)
+           WHERE a.tenant_id = x.tenant_id AND a.session_id = x.session_id AND a.event_id = x.event_id`,
+          [JSON.stringify(changes.map((c) => ({ tenant_id: c.tenantId, session_id: c.sessionId, event_id: c.eventId, cost: formatMoney(c.newNanos ?? 0n), version: c.version })))],
         );
         await recomputeSessions(tx, changes);
       }
@@ -79,8 +79,11 @@ export async function reprice(
   );
 }
 
+// Sessions with archived ledger months are left as they are: their rows keep what the archived
+// events contributed, which a recompute from what is left would lose (docs/scaling.md).
 const CANDIDATE = `a.type = 'llm.usage' AND (a.cost_source = 'book' OR a.cost IS NULL)
-  AND a.occurred_at >= $1 AND a.occurred_at < $2 AND ($3::text IS NULL OR a.tenant_id = $3)`;
+  AND a.occurred_at >= $1 AND a.occurred_at < $2 AND ($3::text IS NULL OR a.tenant_id = $3)
+  AND NOT EXISTS (SELECT 1 FROM ledger_sessions ls WHERE ls.tenant_id = a.tenant_id AND ls.session_id = a.session_id AND ls.archived)`;
 
 async function candidateSessions(tx: LedgerTx, options: { from: Date; to: Date; tenantId?: string }): Promise<{ tenantId: string; sessionId: string }[]> {
   const { rows } = await tx.query<{ tenant_id: string; session_id: string }>(

@@ -1,6 +1,6 @@
 import { kafkaDurability, loadConfig } from '@traceledger/config';
 import { EventCodec } from '@traceledger/contract';
-import { bookPricing, createPool, loadPriceBook, migrate, readPriceFiles, storePriceEntries } from '@traceledger/db';
+import { bookPricing, createPool, ensureLedgerPartitions, loadPriceBook, migrate, readPriceFiles, storePriceEntries } from '@traceledger/db';
 import { createKafka } from '@traceledger/kafka';
 import { connectionChecks, createMetricsRegistry } from '@traceledger/http';
 import { createLogger } from '@traceledger/logging';
@@ -24,7 +24,14 @@ pool.on('connect', (client) => {
 });
 let service: ConsumerService | null = null;
 let http: FastifyInstance | null = null;
+let partitionTimer: NodeJS.Timeout | null = null;
 let exiting = false;
+
+/** The ledger's partitions for this month and the next two, so new sessions never land in the default partition. */
+async function keepLedgerPartitions(): Promise<void> {
+  const blocked = await ensureLedgerPartitions(pool);
+  if (blocked.length > 0) logger.warn({ months: blocked }, 'ledger rows of these months are in the default partition; their partitions were not created (docs/scaling.md)');
+}
 
 /**
  * Stops within `graceMs` and exits with `code`. A stop that does not finish in time (a batch stuck
@@ -37,6 +44,7 @@ function shutdown(code: number, graceMs: number): void {
     logger.error({ graceMs }, 'shutdown did not finish in time; exiting without it');
     process.exit(1);
   }, graceMs);
+  if (partitionTimer !== null) clearInterval(partitionTimer);
   (async () => {
     await service?.stop();
     await http?.close();
@@ -69,6 +77,11 @@ try {
   http = buildConsumerHttp({ logger, registry, readiness: connectionChecks({ pool, kafka }) });
   await http.listen({ port: config.consumerPort, host: config.host });
   if (config.migrateOnStart) await migrate(config.databaseUrl);
+  await keepLedgerPartitions();
+  partitionTimer = setInterval(() => {
+    keepLedgerPartitions().catch((err: unknown) => logger.warn({ err }, 'could not create the next ledger partitions; retrying in an hour'));
+  }, 3_600_000);
+  partitionTimer.unref();
   // The price book: PRICES_DIR/*.json stored once per version. Folds price with the whole stored
   // book, reloaded whenever a new version is stored (e.g. by reprice) while this process runs.
   const added = await storePriceEntries(pool, readPriceFiles(config.pricesDir ?? undefined));

@@ -3,7 +3,7 @@ import { aggregateBySession, backfillArrival, type BackfillArrival, type PricedC
 import { recomputeSessions } from './recompute.js';
 import { eventKey, existingLedgerRows, insertLedgerRows, insertMemberships, markLive, mergeSessions, type NewLedgerRow } from './rows.js';
 import { reportedOnly, type Pricing } from './pricing.js';
-import { inLedgerTransaction, sessionRefKey, type LedgerHooks, type SessionRef } from './tx.js';
+import { inLedgerTransaction, sessionRefKey, type LedgerHooks, type LedgerTx, type SessionRef } from './tx.js';
 
 /** An event to fold, with where it came from on the topic. */
 export interface SourcedEvent {
@@ -16,6 +16,8 @@ export interface SourcedEvent {
 
 /** A record of the batch kept for the ledger, with its event key (`tenant\0event`). */
 interface Accepted {
+  /** Index in the batch. */
+  index: number;
   s: SourcedEvent;
   key: string;
   arrival: BackfillArrival | null;
@@ -63,7 +65,7 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
       // First of each (tenant, event id, source) in the batch; a later repeat is a duplicate. The
       // event key is computed once per record and carried along.
       const seen = new Set<string>();
-      const accepted: Accepted[] = [];
+      let accepted: Accepted[] = [];
       batch.forEach((s, index) => {
         const key = eventKey(s.event.tenantId, s.event.eventId);
         let arrival: BackfillArrival | null = null;
@@ -78,10 +80,11 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
         const sk = s.backfillId === undefined ? key : `${key}\u0000${s.backfillId}`;
         if (seen.has(sk)) return;
         seen.add(sk);
-        accepted.push({ s, key, arrival });
+        accepted.push({ index, s, key, arrival });
       });
 
       await tx.lockSessions(accepted.map(({ s }) => s.event));
+      if (tx.sealed.size > 0) accepted = admitToSealed(tx, accepted, refused);
 
       const firstOfId = new Map<string, Accepted>();
       for (const a of accepted) {
@@ -94,7 +97,15 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
       const rows: NewLedgerRow[] = firsts.map(({ s, arrival }) => {
         const cost = s.event.type === 'llm.usage' ? priceOf(s.event) : null;
         billed.set(s.event, cost);
-        return { event: s.event, billed: cost, live: s.backfillId === undefined, staged: arrival?.kind === 'stage', partition: s.partition ?? null, offset: s.offset ?? null };
+        return {
+          event: s.event,
+          billed: cost,
+          live: s.backfillId === undefined,
+          staged: arrival?.kind === 'stage',
+          partition: s.partition ?? null,
+          offset: s.offset ?? null,
+          month: tx.monthOf(s.event),
+        };
       });
       const inserted = await insertLedgerRows(tx, rows);
       const fresh = new Set<string>();
@@ -147,4 +158,33 @@ export async function applyEvents(pool: Pool, batch: readonly SourcedEvent[], pr
     hooks,
     { priceBook: 'shared' },
   );
+}
+
+/**
+ * A sealed session (part of its ledger archived: docs/scaling.md, "Ledger partitions and
+ * retention") can never be recomputed, since its archived events are no longer there to recompute
+ * from. It takes what merges into its row without a recompute: live events that plainly count.
+ * A void, a backfill record, or any event of a session a replace-mode backfill owns would need the
+ * whole ledger: refused (dead-lettered) with TL_SESSION_ARCHIVED, changing nothing.
+ */
+function admitToSealed(tx: LedgerTx, accepted: readonly Accepted[], refused: RefusedEvent[]): Accepted[] {
+  return accepted.filter((a) => {
+    const k = sessionRefKey(a.s.event);
+    if (!tx.sealed.has(k)) return true;
+    const why =
+      a.s.event.type === 'event.voided'
+        ? 'a void'
+        : a.s.backfillId !== undefined
+          ? 'a backfill record'
+          : (tx.owners.get(k) ?? null) !== null
+            ? 'an event of a session that a replace-mode backfill owns'
+            : null;
+    if (why === null) return true;
+    refused.push({
+      index: a.index,
+      code: 'TL_SESSION_ARCHIVED',
+      reason: `session ${a.s.event.sessionId} of tenant ${a.s.event.tenantId} has archived ledger months; ${why} would need its whole ledger to recompute it`,
+    });
+    return false;
+  });
 }

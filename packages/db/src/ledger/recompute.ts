@@ -1,4 +1,4 @@
-import { judgeSession, type EventMarks, type SessionState } from '@traceledger/core';
+import { TraceLedgerError, judgeSession, type EventMarks, type SessionState } from '@traceledger/core';
 import { deleteSessions, readSessionEntries, replaceSessions, writeMarks, writeOwners } from './rows.js';
 import { readBackfills, sessionRefKey, sortedSessions, type LedgerTx, type SessionRef } from './tx.js';
 
@@ -25,6 +25,11 @@ function sameMarks(a: EventMarks, b: EventMarks): boolean {
 export async function recomputeSessions(tx: LedgerTx, sessions: Iterable<SessionRef>): Promise<RecomputeResult> {
   const keys = sortedSessions(sessions);
   tx.assertLocked(keys);
+  const sealed = keys.filter((s) => tx.sealed.has(sessionRefKey(s)));
+  if (sealed.length > 0) {
+    // Callers leave sealed sessions out (the fold refuses what would need it, operators skip them).
+    throw new TraceLedgerError('TL_SESSION_ARCHIVED', `${sealed.length} session(s) with archived ledger months cannot be recomputed, e.g. ${sealed[0]?.tenantId}/${sealed[0]?.sessionId}`);
+  }
   const result: RecomputeResult = { written: 0, empty: 0 };
   for (let i = 0; i < keys.length; i += RECOMPUTE_CHUNK) {
     const chunk = keys.slice(i, i + RECOMPUTE_CHUNK);

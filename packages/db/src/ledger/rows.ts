@@ -27,6 +27,8 @@ export interface NewLedgerRow {
   staged: boolean;
   partition: number | null;
   offset: string | null;
+  /** The ledger month of the event's session ('YYYY-MM-01'): the partition the row goes to. */
+  month: string;
 }
 
 /**
@@ -38,7 +40,7 @@ export interface NewLedgerRow {
 export async function insertLedgerRows(tx: LedgerTx, rows: readonly NewLedgerRow[]): Promise<{ repeated: Set<number>; namedByVoid: Set<number> }> {
   if (rows.length === 0) return { repeated: new Set(), namedByVoid: new Set() };
   tx.assertLocked(rows.map((r) => ({ tenantId: r.event.tenantId, sessionId: r.event.sessionId })));
-  const marked = await insertRows(tx.client, 'applied_events', rows, true);
+  const marked = await insertRows(tx.client, 'applied_events', rows, 'ledger');
   const repeated = new Set<number>();
   const namedByVoid = new Set<number>();
   for (const r of marked) (r.repeat ? repeated : namedByVoid).add(r.n - 1);
@@ -47,7 +49,7 @@ export async function insertLedgerRows(tx: LedgerTx, rows: readonly NewLedgerRow
 
 /** Records events in a replay's shadow copy of the ledger; returns the keys of those recorded now. */
 export async function insertShadowRows(client: Pick<PoolClient, 'query'>, table: string, rows: readonly NewLedgerRow[]): Promise<Set<string>> {
-  const repeated = new Set((await insertRows(client, table, rows, false)).map((r) => r.n - 1));
+  const repeated = new Set((await insertRows(client, table, rows, 'shadow')).map((r) => r.n - 1));
   const fresh = new Set<string>();
   rows.forEach((r, i) => {
     if (!repeated.has(i)) fresh.add(eventKey(r.event.tenantId, r.event.eventId));
@@ -56,31 +58,44 @@ export async function insertShadowRows(client: Pick<PoolClient, 'query'>, table:
 }
 
 /**
- * The INSERT of ledger rows into `table`. Answers only the rows that were already in the table
- * (`repeat`, by 1-based position `n`) and, with `voids`, the rows recorded now that a void already
- * in the table names (the statement's snapshot predates its own inserts, and voids of this batch
+ * The INSERT of ledger rows into `table`. Answers only the rows that were already recorded
+ * (`repeat`, by 1-based position `n`) and, for the ledger, the rows recorded now that a void
+ * already in it names (the statement's snapshot predates its own inserts, and voids of this batch
  * are handled by the caller anyway). A row repeated within `rows` is recorded once and not
  * answered (callers give each event once).
+ *
+ * The ledger (partitioned by month) cannot hold a unique (tenant_id, event_id): the key goes to
+ * `applied_event_keys` first (ON CONFLICT DO NOTHING, which waits for a concurrent transaction
+ * inserting the same key, as a unique index does), and only rows whose key is new reach the
+ * ledger, in the same statement. A replay's shadow table (unpartitioned) holds the key itself.
  */
-async function insertRows(client: Pick<PoolClient, 'query'>, table: string, rows: readonly NewLedgerRow[], voids: boolean): Promise<{ n: number; repeat: boolean }[]> {
+async function insertRows(client: Pick<PoolClient, 'query'>, table: string, rows: readonly NewLedgerRow[], mode: 'ledger' | 'shadow'): Promise<{ n: number; repeat: boolean }[]> {
   if (rows.length === 0) return [];
   // One typed array per column (unnest): Postgres parses array literals about three times faster
   // than the same rows as JSON (jsonb_to_recordset), the fold's largest statement.
   const cols = LEDGER_COLUMNS.map(([, , value]) => rows.map(value));
   const names = LEDGER_COLUMNS.map(([c]) => c).join(', ');
-  const named = voids
-    ? `EXISTS (SELECT 1 FROM ${table} v WHERE v.tenant_id = ins.tenant_id AND v.voids_event_id = ins.event_id
-         AND v.session_id = ins.session_id AND v.type = 'event.voided')`
-    : 'false';
-  const { rows: marked } = await client.query<{ n: number; repeat: boolean }>(
-    `WITH x AS (SELECT * FROM unnest(${LEDGER_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) WITH ORDINALITY AS x(${names}, n)),
-     ins AS (INSERT INTO ${table} (${names}) SELECT ${names} FROM x
-       ON CONFLICT (tenant_id, event_id) DO NOTHING
-       RETURNING tenant_id, event_id, session_id)
-     SELECT x.n::int AS n, ins.event_id IS NULL AS repeat FROM x LEFT JOIN ins ON ins.tenant_id = x.tenant_id AND ins.event_id = x.event_id
-     WHERE ins.event_id IS NULL OR ${named}`,
-    cols.map(pgArray),
-  );
+  const source = `x AS (SELECT * FROM unnest(${LEDGER_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) WITH ORDINALITY AS x(${names}, n))`;
+  const sql =
+    mode === 'ledger'
+      ? `WITH ${source},
+         k AS (INSERT INTO applied_event_keys (tenant_id, event_id, session_id, ledger_month)
+           SELECT tenant_id, event_id, session_id, ledger_month FROM x
+           ON CONFLICT (tenant_id, event_id) DO NOTHING
+           RETURNING tenant_id, event_id),
+         ins AS (INSERT INTO ${table} (${names}) SELECT ${names.split(', ').map((c) => `x.${c}`).join(', ')}
+           FROM x JOIN k ON k.tenant_id = x.tenant_id AND k.event_id = x.event_id)
+         SELECT x.n::int AS n, k.event_id IS NULL AS repeat FROM x LEFT JOIN k ON k.tenant_id = x.tenant_id AND k.event_id = x.event_id
+         WHERE k.event_id IS NULL
+            OR EXISTS (SELECT 1 FROM ${table} v WHERE v.ledger_month = x.ledger_month AND v.tenant_id = x.tenant_id
+                 AND v.voids_event_id = x.event_id AND v.session_id = x.session_id AND v.type = 'event.voided')`
+      : `WITH ${source},
+         ins AS (INSERT INTO ${table} (${names}) SELECT ${names} FROM x
+           ON CONFLICT (tenant_id, event_id) DO NOTHING
+           RETURNING tenant_id, event_id)
+         SELECT x.n::int AS n, true AS repeat FROM x LEFT JOIN ins ON ins.tenant_id = x.tenant_id AND ins.event_id = x.event_id
+         WHERE ins.event_id IS NULL`;
+  const { rows: marked } = await client.query<{ n: number; repeat: boolean }>(sql, cols.map(pgArray));
   return marked;
 }
 
@@ -109,6 +124,7 @@ const LEDGER_COLUMNS: readonly (readonly [string, string, (r: NewLedgerRow) => u
   ['source_offset', 'bigint', (r) => r.offset],
   ['live', 'boolean', (r) => r.live],
   ['staged', 'boolean', (r) => r.staged],
+  ['ledger_month', 'date', (r) => r.month],
 ];
 
 /** The key of an event in maps and sets. */
@@ -120,8 +136,10 @@ export function eventKey(tenantId: string, eventId: string): string {
 export async function existingLedgerRows(tx: LedgerTx, events: readonly { tenantId: string; eventId: string }[]): Promise<Map<string, { sessionId: string; live: boolean }>> {
   if (events.length === 0) return new Map();
   const { rows } = await tx.query<{ tenant_id: string; event_id: string; session_id: string; live: boolean }>(
-    `SELECT a.tenant_id, a.event_id, a.session_id, a.live FROM applied_events a
-     JOIN unnest($1::text[], $2::text[]) AS k(t, e) ON a.tenant_id = k.t AND a.event_id = k.e`,
+    `SELECT a.tenant_id, a.event_id, a.session_id, a.live
+     FROM unnest($1::text[], $2::text[]) AS x(t, e)
+     JOIN applied_event_keys k ON k.tenant_id = x.t AND k.event_id = x.e
+     JOIN applied_events a ON a.ledger_month = k.ledger_month AND a.tenant_id = k.tenant_id AND a.session_id = k.session_id AND a.event_id = k.event_id`,
     [events.map((e) => e.tenantId), events.map((e) => e.eventId)],
   );
   return new Map(rows.map((r) => [eventKey(r.tenant_id, r.event_id), { sessionId: r.session_id, live: r.live }]));
@@ -254,9 +272,16 @@ export async function writeMarks(tx: LedgerTx, changes: readonly { tenantId: str
   tx.assertLocked(changes);
   await tx.query(
     `UPDATE applied_events a SET staged = x.staged, voided_by = x.voided_by, replaced_by = x.replaced_by
-     FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[]) AS x(tenant_id, event_id, staged, voided_by, replaced_by)
-     WHERE a.tenant_id = x.tenant_id AND a.event_id = x.event_id`,
-    [changes.map((c) => c.tenantId), changes.map((c) => c.eventId), changes.map((c) => c.marks.staged), changes.map((c) => c.marks.voidedBy), changes.map((c) => c.marks.replacedBy)],
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::text[]) AS x(tenant_id, session_id, event_id, staged, voided_by, replaced_by)
+     WHERE a.tenant_id = x.tenant_id AND a.session_id = x.session_id AND a.event_id = x.event_id`,
+    [
+      changes.map((c) => c.tenantId),
+      changes.map((c) => c.sessionId),
+      changes.map((c) => c.eventId),
+      changes.map((c) => c.marks.staged),
+      changes.map((c) => c.marks.voidedBy),
+      changes.map((c) => c.marks.replacedBy),
+    ],
   );
 }
 

@@ -59,8 +59,23 @@ export class LedgerTx {
   private lastSession: SessionRef | null = null;
   /** The sessions' owners as locked (a closed replace-mode backfill, or null). */
   readonly owners = new Map<string, string | null>();
+  /** The sessions' ledger months as locked ('YYYY-MM-01': the partition their rows go to). */
+  readonly months = new Map<string, string>();
+  /** Locked sessions part of whose ledger was archived: never recomputed (their rows keep what it counted). */
+  readonly sealed = new Set<string>();
 
-  constructor(readonly client: PoolClient) {}
+  /** @param now the ledger's clock: a new session's ledger month is the current UTC month. */
+  constructor(
+    readonly client: PoolClient,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The ledger month of a locked session. */
+  monthOf(s: SessionRef): string {
+    const m = this.months.get(sessionRefKey(s));
+    if (m === undefined) throw new TraceLedgerError('TL_LEDGER_LOCK_ORDER', `session ${s.tenantId}/${s.sessionId} is written without its lock`);
+    return m;
+  }
 
   query<R extends QueryResultRow = QueryResultRow>(sql: string, values?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }> {
     return this.client.query<R>(sql, values);
@@ -105,7 +120,8 @@ export class LedgerTx {
 
   /**
    * Level 3: the session locks, one `ledger_sessions` row each, in ascending order; more may be
-   * added later only above the greatest held. Remembers each session's owner.
+   * added later only above the greatest held. Remembers each session's owner, its ledger month (a
+   * new session, or one whose month was archived, takes the current month) and whether it is sealed.
    */
   async lockSessions(sessions: Iterable<SessionRef>): Promise<void> {
     const wanted = sortedSessions(sessions).filter((s) => !this.held.has(sessionRefKey(s)));
@@ -124,14 +140,19 @@ export class LedgerTx {
     }
     for (let i = 0; i < wanted.length; i += LOCK_CHUNK) {
       const chunk = wanted.slice(i, i + LOCK_CHUNK);
-      const { rows } = await this.query<{ tenant_id: string; session_id: string; owner: string | null }>(
-        `INSERT INTO ledger_sessions AS s (tenant_id, session_id)
-         SELECT t, sid FROM unnest($1::text[], $2::text[]) AS k(t, sid) ORDER BY t COLLATE "C", sid COLLATE "C"
-         ON CONFLICT (tenant_id, session_id) DO UPDATE SET changes = s.changes + 1
-         RETURNING tenant_id, session_id, owner`,
-        [chunk.map((s) => s.tenantId), chunk.map((s) => s.sessionId)],
+      const { rows } = await this.query<{ tenant_id: string; session_id: string; owner: string | null; month: string; archived: boolean }>(
+        `INSERT INTO ledger_sessions AS s (tenant_id, session_id, ledger_month)
+         SELECT t, sid, $3::date FROM unnest($1::text[], $2::text[]) AS k(t, sid) ORDER BY t COLLATE "C", sid COLLATE "C"
+         ON CONFLICT (tenant_id, session_id) DO UPDATE SET changes = s.changes + 1, ledger_month = coalesce(s.ledger_month, EXCLUDED.ledger_month)
+         RETURNING tenant_id, session_id, owner, to_char(ledger_month, 'YYYY-MM-DD') AS month, archived`,
+        [chunk.map((s) => s.tenantId), chunk.map((s) => s.sessionId), ledgerMonth(this.now())],
       );
-      for (const r of rows) this.owners.set(sessionRefKey({ tenantId: r.tenant_id, sessionId: r.session_id }), r.owner);
+      for (const r of rows) {
+        const k = sessionRefKey({ tenantId: r.tenant_id, sessionId: r.session_id });
+        this.owners.set(k, r.owner);
+        this.months.set(k, r.month);
+        if (r.archived) this.sealed.add(k);
+      }
       for (const s of chunk) this.held.add(sessionRefKey(s));
     }
     this.lastSession = wanted[wanted.length - 1] ?? this.lastSession;
@@ -174,6 +195,13 @@ export async function readBackfills(tx: LedgerTx, ids: Iterable<string>): Promis
 export interface LedgerHooks {
   /** After the work, before the rollups are flushed and COMMIT is sent. */
   beforeCommit?(tx: LedgerTx): Promise<void>;
+  /** The ledger's clock (epoch ms), which picks a new session's ledger month; tests place sessions in past months with it. */
+  now?(): number;
+}
+
+/** The ledger month ('YYYY-MM-01', UTC) of an instant: the partition a session first seen then goes to. */
+export function ledgerMonth(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 7)}-01`;
 }
 
 /**
@@ -198,7 +226,7 @@ export async function inLedgerTransaction<T>(
     {
       // One round trip: BEGIN, deferred rollups and, when asked, the price-book lock (level 1).
       begin: async (client) => {
-        const ledgerTx = new LedgerTx(client);
+        const ledgerTx = new LedgerTx(client, hooks?.now === undefined ? Date.now : () => (hooks.now as () => number)());
         tx = ledgerTx;
         const begin = "BEGIN; SET LOCAL traceledger.defer_rollup = 'on'";
         if (options.priceBook === undefined) await client.query(begin);
