@@ -42,6 +42,13 @@ BEGIN
   EXECUTE format('CREATE TABLE public.%I PARTITION OF applied_events FOR VALUES FROM (%L) TO (%L)',
                  name, first, (first + interval '1 month')::date);
   RETURN name;
+EXCEPTION
+  -- Another process made it at the same moment (two consumers starting together).
+  WHEN duplicate_table THEN RETURN name;
+  -- Rows of the month reached the default partition after the check above.
+  WHEN check_violation THEN
+    RAISE NOTICE 'ledger rows of % are in applied_events_default; partition % not created', to_char(first, 'YYYY-MM'), name;
+    RETURN NULL;
 END
 $$;
 
