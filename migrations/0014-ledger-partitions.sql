@@ -63,8 +63,11 @@ CREATE TABLE applied_events (
 ) PARTITION BY RANGE (ledger_month);
 CREATE TABLE applied_events_default PARTITION OF applied_events DEFAULT;
 
--- A session's rows: recompute, verify. Voids waiting for the event they name: the fold's probe.
-CREATE INDEX applied_events_session ON applied_events (tenant_id, session_id);
+-- A session's rows (recompute, verify), and one row by its key (marks, sources, backfill close and
+-- revert, reprice, the replay swap: each knows the event's session from applied_event_keys or a
+-- membership), without reading the rest of a long session. Voids waiting for the event they name:
+-- the fold's probe.
+CREATE INDEX applied_events_session ON applied_events (tenant_id, session_id, event_id);
 CREATE INDEX applied_events_voids ON applied_events (tenant_id, voids_event_id) WHERE type = 'event.voided';
 
 -- Every month that has sessions, and this month and the next two (the consumer creates later ones).
