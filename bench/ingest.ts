@@ -93,6 +93,8 @@ export async function run(argv: string[]): Promise<string> {
   const limitTopic = `${topic}-limit`;
   const results: Record<number, Stat> = {};
   const kafkajs: Record<number, Stat> = {};
+  /** INGEST_PROCESSES=2 (node:cluster) at the comparison size. */
+  const twoProcesses: Record<number, Stat> = {};
   /** CPU cores used during each size's runs, by the ingest process, the broker and this load generator. */
   const cores: Record<string, { ingest: number; broker: number; loadGenerator: number }> = {};
   const limitRuns: number[] = [];
@@ -100,7 +102,7 @@ export async function run(argv: string[]): Promise<string> {
   try {
     // The default publisher (KAFKA_PRODUCER_CLIENT's default) at every batch size, then kafkajs at
     // the comparison size: the two clients measured in the same run.
-    const measure = async (client: string | null, sizes: readonly number[], into: Record<number, Stat>): Promise<void> => {
+    const measure = async (label: string, settings: Record<string, string>, sizes: readonly number[], into: Record<number, Stat>): Promise<void> => {
       const port = 20_000 + Math.floor(Math.random() * 20_000);
       const ingest = startService('ingest', {
         DATABASE_URL: world.databaseUrl,
@@ -110,9 +112,8 @@ export async function run(argv: string[]): Promise<string> {
         AUTH_MODE: 'none',
         RATE_LIMIT_REQUESTS_PER_SECOND: '0',
         RATE_LIMIT_EVENTS_PER_SECOND: '0',
-        ...(client === null ? {} : { KAFKA_PRODUCER_CLIENT: client }),
+        ...settings,
       });
-      const label = client === null ? 'default client' : client;
       try {
         await waitReady(`http://127.0.0.1:${port}/ready`, 'ingest', { stillUp: ingest.running });
         const url = `http://127.0.0.1:${port}/v1/events`;
@@ -121,7 +122,8 @@ export async function run(argv: string[]): Promise<string> {
         const ingestPid = String(ingest.pid);
         const sample = async () => ({
           at: performance.now(),
-          ingest: await cpuSeconds((_cmd, pid) => pid === ingestPid),
+          // The ingest process and, with INGEST_PROCESSES > 1, its workers.
+          ingest: await cpuSeconds((_cmd, pid, ppid) => pid === ingestPid || ppid === ingestPid),
           broker: await cpuSeconds((cmd) => cmd.includes('kafka.Kafka')),
           load: ((u) => (u.user + u.system) / 1e6)(process.cpuUsage()),
         });
@@ -145,8 +147,9 @@ export async function run(argv: string[]): Promise<string> {
         await ingest.stop();
       }
     };
-    await measure(null, BATCH_SIZES, results);
-    await measure('kafkajs', [COMPARE_SIZE], kafkajs);
+    await measure('default client', {}, BATCH_SIZES, results);
+    await measure('kafkajs', { KAFKA_PRODUCER_CLIENT: 'kafkajs' }, [COMPARE_SIZE], kafkajs);
+    await measure('2 ingest processes', { INGEST_PROCESSES: '2' }, [COMPARE_SIZE], twoProcesses);
     for (let r = 0; r < runs; r++) {
       limitRuns.push(await producerPerformance(world.brokers.join(','), limitTopic, recordBytes, 1_000_000));
       say(`ProducerPerformance run ${r + 1}/${runs}: ${fmt(Math.round(limitRuns[limitRuns.length - 1] ?? 0))} records/s`);
@@ -165,6 +168,7 @@ export async function run(argv: string[]): Promise<string> {
     '|---|---:|---:|---:|',
     ...BATCH_SIZES.map((s) => `| ingest, batches of ${s}, ${concurrency} requests in flight | ${cell(results[s] as Stat)} | ProducerPerformance acks=all, ${recordBytes}-byte records: ${cell(limit)} | ${ratio(results[s] as Stat, limit)} |`),
     `| ingest with KAFKA_PRODUCER_CLIENT=kafkajs, batches of ${COMPARE_SIZE} | ${cell(kafkajs[COMPARE_SIZE] as Stat)} | the same | ${ratio(kafkajs[COMPARE_SIZE] as Stat, limit)} |`,
+    `| ingest with INGEST_PROCESSES=2, batches of ${COMPARE_SIZE} | ${cell(twoProcesses[COMPARE_SIZE] as Stat)} | the same | ${ratio(twoProcesses[COMPARE_SIZE] as Stat, limit)} |`,
     '',
     'CPU cores used during the runs (CPU seconds per second; 2 cores in all):',
     '',
@@ -174,10 +178,11 @@ export async function run(argv: string[]): Promise<string> {
     '',
     `Machine: ${machine()}.`,
   ].join('\n');
-  recordLatest('ingest', { eventsPerSec: best, limitRecordsPerSec: limit.median, byBatchSize: Object.fromEntries(BATCH_SIZES.map((s) => [s, results[s]])), kafkajsByBatchSize: kafkajs, cores, limit, recordBytes, jsonBytes, seconds, runs, concurrency });
+  recordLatest('ingest', { eventsPerSec: best, limitRecordsPerSec: limit.median, byBatchSize: Object.fromEntries(BATCH_SIZES.map((s) => [s, results[s]])), kafkajsByBatchSize: kafkajs, twoProcessesByBatchSize: twoProcesses, cores, limit, recordBytes, jsonBytes, seconds, runs, concurrency });
   appendHistory([
     ...BATCH_SIZES.map((s): [string, string, string, string] => [`ingest, batches of ${s}`, `${cell(results[s] as Stat)} events/s`, `${cell(limit)} records/s (ProducerPerformance, acks=all, ${recordBytes} B)`, ratio(results[s] as Stat, limit)]),
     [`ingest, kafkajs publisher, batches of ${COMPARE_SIZE}`, `${cell(kafkajs[COMPARE_SIZE] as Stat)} events/s`, `${cell(limit)} records/s (ProducerPerformance, acks=all, ${recordBytes} B)`, ratio(kafkajs[COMPARE_SIZE] as Stat, limit)],
+    [`ingest, INGEST_PROCESSES=2, batches of ${COMPARE_SIZE}`, `${cell(twoProcesses[COMPARE_SIZE] as Stat)} events/s`, `${cell(limit)} records/s (ProducerPerformance, acks=all, ${recordBytes} B)`, ratio(twoProcesses[COMPARE_SIZE] as Stat, limit)],
   ]);
   return report;
 }

@@ -89,13 +89,13 @@ export async function kafkaToolsClasspath(): Promise<string> {
 const TICKS = 100; // USER_HZ on Linux
 
 /** CPU seconds (user + system) of the processes `match` picks (by command line or pid), from /proc/<pid>/stat. */
-export async function cpuSeconds(match: (cmdline: string, pid: string) => boolean): Promise<number> {
+export async function cpuSeconds(match: (cmdline: string, pid: string, ppid: string) => boolean): Promise<number> {
   let ticks = 0;
   for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
     try {
       const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
-      if (!match(cmd, pid)) continue;
       const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+      if (!match(cmd, pid, fields[1] ?? '')) continue;
       ticks += Number(fields[11]) + Number(fields[12]);
     } catch {
       // gone meanwhile

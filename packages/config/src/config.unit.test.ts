@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       rateLimitBurstSeconds: 2,
       ingestRequestTimeoutMs: 30_000,
       ingestIdleTimeoutMs: 60_000,
+      ingestProcesses: 1,
       idempotencyTtlHours: 24,
       otelSpanRetentionHours: 168,
       migrateOnStart: true,

@@ -48,6 +48,8 @@ export interface Config {
   ingestRequestTimeoutMs: number;
   /** A connection on which nothing moves for this long is closed, in ms. */
   ingestIdleTimeoutMs: number;
+  /** Ingest processes sharing INGEST_PORT (node:cluster); 1: the process serves alone. */
+  ingestProcesses: number;
   /** How long ingest keeps the answer to a request with an Idempotency-Key and replays it, in hours. */
   idempotencyTtlHours: number;
   /** How long ingest remembers the spans of an OTLP trace (to count usage once across requests), in hours. */
@@ -128,6 +130,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     rateLimitBurstSeconds: int(env, 'RATE_LIMIT_BURST_SECONDS', 2, 1, 3600),
     ingestRequestTimeoutMs: int(env, 'INGEST_REQUEST_TIMEOUT_MS', 30_000, 1000, 3_600_000),
     ingestIdleTimeoutMs: int(env, 'INGEST_IDLE_TIMEOUT_MS', 60_000, 1000, 3_600_000),
+    ingestProcesses: int(env, 'INGEST_PROCESSES', 1, 1, 64),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 720),
     otelSpanRetentionHours: int(env, 'OTEL_SPAN_RETENTION_HOURS', 168, 1, 8760),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),

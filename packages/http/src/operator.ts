@@ -26,6 +26,8 @@ export function createMetricsRegistry(service: string): Registry {
 
 export interface OperatorRoutesOptions {
   registry: Registry;
+  /** What `/metrics` answers (default: `registry`'s metrics; a cluster worker answers the cluster's sum). */
+  metrics?: () => Promise<string>;
   /** What `/ready` checks, all at once; none: ready whenever the process answers. */
   readiness?: readonly ReadinessCheck[];
   /** How long one readiness check may take before it counts as failed, in ms (default 2000). */
@@ -67,7 +69,7 @@ export function registerOperatorRoutes(app: FastifyInstance, options: OperatorRo
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: body });
   });
   app.get('/metrics', hide, async (_request, reply) => {
-    return reply.header('content-type', registry.contentType).send(await registry.metrics());
+    return reply.header('content-type', registry.contentType).send(await (options.metrics ?? (() => registry.metrics()))());
   });
 }
 

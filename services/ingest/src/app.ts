@@ -36,6 +36,8 @@ export interface IngestDeps {
   pool: Pool;
   /** Where `/metrics` reads from (default: a registry of this app's own). */
   registry?: Registry;
+  /** What `/metrics` answers, when not `registry`'s own (a cluster worker: the sum over all workers). */
+  metricsText?: () => Promise<string>;
   /** What `/ready` checks (main.ts: Kafka and Postgres); none: ready while the process answers. */
   readiness?: readonly ReadinessCheck[];
 }
@@ -88,7 +90,7 @@ export function buildIngestApp(deps: IngestDeps, options: IngestOptions): Fastif
   app.setErrorHandler(errorHandler('TL_INGEST'));
   app.setNotFoundHandler(notFoundHandler('TL_INGEST'));
   requireScope(app, deps.auth, 'ingest');
-  registerOperatorRoutes(app, { registry, readiness: deps.readiness ?? [] });
+  registerOperatorRoutes(app, { registry, readiness: deps.readiness ?? [], ...(deps.metricsText === undefined ? {} : { metrics: deps.metricsText }) });
   // The OpenAPI document at /docs/json (browsable at /docs). Routes are declared in a plugin
   // registered after it, so its onRoute hook sees them.
   void app.register(swagger, {
