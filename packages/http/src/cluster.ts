@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import type { Logger } from '@traceledger/logging';
+import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 
 /**
