@@ -110,6 +110,13 @@ describe('archiving a month', () => {
     await revertBackfill(pool, open.backfillId);
     await expect(archiveLedgerMonth(pool, '2026-07', { dedupeWindowDays: 35, now: NOW })).rejects.toMatchObject({ code: 'TL_LEDGER_MONTH_NOT_FOUND' });
 
+    // One archive at a time: while another holds the archive lock, this one is refused.
+    const other = await pool.connect();
+    await other.query(`SELECT pg_advisory_lock(8389130102438586486)`);
+    await expect(archiveLedgerMonth(pool, '2026-08', { dedupeWindowDays: 35, now: NOW })).rejects.toMatchObject({ code: 'TL_LEDGER_ARCHIVE_BUSY' });
+    await other.query(`SELECT pg_advisory_unlock(8389130102438586486)`);
+    other.release();
+
     const augustRows = await count(`SELECT 1 FROM applied_events_2026_08`);
     const result = await archiveLedgerMonth(pool, '2026-08', { dedupeWindowDays: 35, now: NOW });
     expect(result).toMatchObject({ month: '2026-08', events: augustRows, table: 'public.applied_events_2026_08_archived' });

@@ -119,6 +119,25 @@ export interface ArchiveOptions {
  */
 export async function archiveLedgerMonth(pool: Pool, month: string, options: ArchiveOptions): Promise<ArchiveResult> {
   const first = parseLedgerMonth(month);
+  // One archive at a time: held on a connection of its own for the whole archive.
+  const lock = await pool.connect();
+  try {
+    const { rows } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [ARCHIVE_LOCK_KEY]);
+    if (rows[0]?.ok !== true) throw new TraceLedgerError('TL_LEDGER_ARCHIVE_BUSY', 'another ledger archive is running; try again when it has finished');
+    try {
+      return await archive(pool, month, first, options);
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock($1)', [ARCHIVE_LOCK_KEY]);
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+/** Advisory lock key of `ledger archive` ("tl-archv" in ASCII). */
+const ARCHIVE_LOCK_KEY = '8389130102438586486';
+
+async function archive(pool: Pool, month: string, first: string, options: ArchiveOptions): Promise<ArchiveResult> {
   const name = partitionName(first);
   const now = options.now ?? Date.now();
   const end = new Date(`${addMonths(first, 1)}T00:00:00Z`).getTime();
@@ -177,7 +196,11 @@ export async function archiveLedgerMonth(pool: Pool, month: string, options: Arc
   const { rows: counted } = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${name}`);
   const events = Number(counted[0]?.n ?? 0);
   await pool.query(`DELETE FROM backfill_events m USING ${name} a WHERE m.tenant_id = a.tenant_id AND m.event_id = a.event_id AND m.session_id = a.session_id`);
-  await pool.query('DELETE FROM applied_event_keys WHERE ledger_month = $1::date', [first]);
+  // Found through the month's own rows (primary-key probes), not by scanning every month's keys.
+  await pool.query(
+    `DELETE FROM applied_event_keys k USING ${name} a WHERE k.tenant_id = a.tenant_id AND k.event_id = a.event_id AND k.ledger_month = $1::date`,
+    [first],
+  );
   const kept = `${name}_archived`;
   await detach(pool, name);
   if (options.drop === true) await pool.query(`DROP TABLE ${name}`);
