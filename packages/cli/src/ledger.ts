@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { archiveLedgerMonth, ensureLedgerPartitions, listLedgerMonths, type Pool } from '@traceledger/db';
+import { archiveLedgerMonth, listLedgerMonths, type Pool } from '@traceledger/db';
 import { UsageError, type Output } from './output.js';
 
 export const LEDGER_HELP = `traceledger ledger: the ledger's monthly partitions
@@ -22,7 +22,6 @@ export async function ledgerCommand(pool: Pool, args: string[], out: Output, set
   const [sub, ...rest] = args;
   switch (sub) {
     case 'months': {
-      await ensureLedgerPartitions(pool);
       const { months, defaultRows } = await listLedgerMonths(pool);
       out.result({ months, defaultRows }, [
         ...months.map((m) => `${m.month}  ${m.state.padEnd(8)}  ${String(m.events).padStart(12)} events  ${String(m.sessions).padStart(10)} sessions${m.destination === null ? '' : `  -> ${m.destination}`}`),

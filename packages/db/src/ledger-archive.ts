@@ -100,8 +100,6 @@ export interface ArchiveOptions {
   drop?: boolean;
   /** The clock (epoch ms). */
   now?: number;
-  /** Called between sealing and detaching (tests make folds meet an archive there). */
-  afterSealing?: () => Promise<void>;
   hooks?: LedgerHooks;
 }
 
@@ -189,7 +187,6 @@ async function archive(pool: Pool, month: string, first: string, options: Archiv
       options.hooks,
     );
   }
-  await options.afterSealing?.();
 
   // No fold writes to the month any more: every session of it is sealed, and new sessions take
   // the current month. Its keys and memberships go; then the partition itself.
