@@ -27,7 +27,7 @@ describe('traceledger ledger', () => {
 
     const malformed = await ledger('archive', '--month', '2026-13');
     expect(malformed.code).toBe(2);
-    expect(malformed.stderr).toContain('--month must be YYYY-MM');
+    expect(malformed.stderr).toContain('--month: a month is written YYYY-MM (e.g. 2026-08), got "2026-13"');
     const recent = await ledger('archive', '--month', month);
     expect(recent.code).toBe(1);
     expect(recent.stderr).toMatch(/may be archived from \d{4}-\d{2}-\d{2}: 35 days \(LEDGER_DEDUPE_WINDOW_DAYS\).*\(TL_LEDGER_ARCHIVE_TOO_RECENT\)/);

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { InvalidInputError, parseMonth } from '@traceledger/core';
 import { archiveLedgerMonth, listLedgerMonths, type Pool } from '@traceledger/db';
 import { UsageError, type Output } from './output.js';
 
@@ -32,7 +33,12 @@ export async function ledgerCommand(pool: Pool, args: string[], out: Output, set
     case 'archive': {
       const { values } = parseArgs({ args: rest, options: { month: { type: 'string' }, drop: { type: 'boolean' } } });
       if (!values.month) throw new UsageError('ledger archive needs --month YYYY-MM', LEDGER_HELP);
-      if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(values.month)) throw new UsageError(`--month must be YYYY-MM (e.g. 2026-08), got "${values.month}"`, LEDGER_HELP);
+      try {
+        parseMonth(values.month);
+      } catch (err) {
+        if (err instanceof InvalidInputError) throw new UsageError(`--month: ${err.message}`, LEDGER_HELP);
+        throw err;
+      }
       const r = await archiveLedgerMonth(pool, values.month, { dedupeWindowDays: settings.dedupeWindowDays, drop: values.drop === true });
       out.result(r, [
         `archived ${r.month}: ${r.events} ledger rows, ${r.sessions} sessions sealed`,

@@ -15,6 +15,9 @@ export {
   utcMonths,
   lastDays,
   lastUtcDays,
+  utcMonthOf,
+  addUtcMonths,
+  parseMonth,
 } from './periods.js';
 export type { EventType, EndStatus, SessionStatus, TraceEvent } from './events.js';
 export { EVENT_TYPES, END_STATUSES, SESSION_STATUSES, DEFAULT_TENANT, EMPTY_EVENT_FIELDS, traceEvent } from './events.js';

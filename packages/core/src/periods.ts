@@ -175,3 +175,21 @@ export function checkBucketRange(range: TimeRange, bucket: Bucket, now: Date): {
   }
   return { from: range.from, to };
 }
+
+/** The UTC calendar month of an instant, named by its first day ('2026-08-01'). */
+export function utcMonthOf(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 7)}-01`;
+}
+
+/** The month `n` months after `month` (both named by their first day, 'YYYY-MM-01'). */
+export function addUtcMonths(month: string, n: number): string {
+  const d = new Date(`${month}T00:00:00Z`);
+  d.setUTCMonth(d.getUTCMonth() + n);
+  return utcMonthOf(d.getTime());
+}
+
+/** A month written 'YYYY-MM' as its first day ('YYYY-MM-01'); anything else is an InvalidInputError naming the value. */
+export function parseMonth(value: string): string {
+  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(value)) throw new InvalidInputError('TL_INVALID_MONTH', `a month is written YYYY-MM (e.g. 2026-08), got "${value}"`);
+  return `${value}-01`;
+}

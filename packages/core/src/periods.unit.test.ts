@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError, TraceLedgerError } from './errors.js';
 import {
   BUCKETS,
+  addUtcMonths,
+  parseMonth,
+  utcMonthOf,
   MAX_BUCKETS,
   PERIODS,
   calendarMonths,
@@ -528,5 +531,25 @@ describe('checkBucketRange', () => {
     expectClientError(() => checkBucketRange(resolvePeriod('90d', now), 'hour', now), 'TL_QUERY_RANGE_TOO_LARGE', ['2160 hour buckets']);
     // An open-ended custom range is closed at now before it is counted.
     expectClientError(() => checkBucketRange({ from: at('2026-09-01T00:00:00Z'), to: null }, 'hour', now), 'TL_QUERY_RANGE_TOO_LARGE', ['bucket']);
+  });
+});
+
+describe('UTC months (the ledger partitions by them)', () => {
+  it('names an instant\'s month by its first day, adds months across years, and parses YYYY-MM only', () => {
+    expect(utcMonthOf(Date.parse('2026-07-31T23:59:59.999Z'))).toBe('2026-07-01');
+    expect(utcMonthOf(Date.parse('2026-08-01T00:00:00Z'))).toBe('2026-08-01');
+    expect(addUtcMonths('2026-11-01', 2)).toBe('2027-01-01');
+    expect(addUtcMonths('2026-01-01', -1)).toBe('2025-12-01');
+    expect(parseMonth('2026-08')).toBe('2026-08-01');
+    for (const bad of ['2026-13', '2026-00', '2026-8', '2026-08-01', ' 2026-08', 'august']) {
+      expect(() => parseMonth(bad), bad).toThrow(InvalidInputError);
+    }
+    fc.assert(
+      fc.property(fc.integer({ min: Date.parse('1970-01-01T00:00:00Z'), max: Date.parse('2999-12-31T00:00:00Z') }), fc.integer({ min: -240, max: 240 }), (ms, n) => {
+        const m = utcMonthOf(ms);
+        expect(parseMonth(m.slice(0, 7))).toBe(m);
+        expect(addUtcMonths(addUtcMonths(m, n), -n)).toBe(m);
+      }),
+    );
   });
 });

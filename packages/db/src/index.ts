@@ -29,5 +29,5 @@ export type { Backfill } from './backfill.js';
 export { SHADOW_SCHEMA, prepareShadow, foldIntoShadow, swapReplay, dropShadow } from './replay.js';
 export type { SwapResult, Shadow } from './replay.js';
 export { inTransaction } from './transaction.js';
-export { ensureLedgerPartitions, listLedgerMonths, archiveLedgerMonth, parseLedgerMonth } from './ledger-archive.js';
+export { ensureLedgerPartitions, listLedgerMonths, archiveLedgerMonth } from './ledger-archive.js';
 export type { LedgerMonthInfo, ArchiveResult, ArchiveOptions } from './ledger-archive.js';

@@ -196,7 +196,8 @@ describe('archiving a month', () => {
         folded.duringArchive += r.applied;
       }
     });
-    const result = await archiveLedgerMonth(pool, '2026-09', { dedupeWindowDays: 35, now: NOW }).finally(() => (archiving = false));
+    // Seven sessions per transaction: the folds meet the archive between and inside its chunks.
+    const result = await archiveLedgerMonth(pool, '2026-09', { dedupeWindowDays: 35, now: NOW, chunkSize: 7 }).finally(() => (archiving = false));
     await Promise.all(folders);
     await annotate(`${folded.duringArchive} events folded into the sessions while they were sealed and the month detached`);
     expect(folded.duringArchive).toBeGreaterThan(0);
@@ -208,6 +209,7 @@ describe('archiving a month', () => {
     const kept = await count(`SELECT 1 FROM applied_events WHERE tenant_id = $1`, [t]);
     expect(archived + kept).toBe(folded.events);
     expect(result.events).toBe(archived);
+    expect(result.sessions).toBe(ids.length);
     expect(await count(`SELECT 1 FROM applied_events WHERE tenant_id = $1 AND ledger_month <> '2026-12-01'`, [t])).toBe(0);
     expect(await count(`SELECT 1 FROM ledger_sessions WHERE tenant_id = $1 AND NOT archived`, [t])).toBe(0);
     expect((await verifyLedger(pool, { tenantId: t })).drifts).toEqual([]);

@@ -1,27 +1,13 @@
 import type { Pool } from 'pg';
-import { TraceLedgerError } from '@traceledger/core';
-import { inLedgerTransaction, ledgerMonth, type LedgerHooks, type SessionRef } from './ledger/tx.js';
+import { TraceLedgerError, addUtcMonths, parseMonth, utcMonthOf } from '@traceledger/core';
+import { inLedgerTransaction, type LedgerHooks, type SessionRef } from './ledger/tx.js';
 
 /**
  * The ledger's monthly partitions (migration 0014, docs/scaling.md "Ledger partitions and
  * retention"): kept ahead of the clock, listed, and archived a month at a time.
  */
 
-const MONTH_RE = /^(\d{4})-(0[1-9]|1[0-2])$/;
-const SEAL_CHUNK = 5000;
 const DAY_MS = 86_400_000;
-
-/** 'YYYY-MM' → 'YYYY-MM-01', or a TL_INVALID_INPUT naming the value. */
-export function parseLedgerMonth(value: string): string {
-  if (!MONTH_RE.test(value)) throw new TraceLedgerError('TL_INVALID_INPUT', `month must be YYYY-MM (e.g. 2026-08), got "${value}"`);
-  return `${value}-01`;
-}
-
-function addMonths(month: string, n: number): string {
-  const d = new Date(`${month}T00:00:00Z`);
-  d.setUTCMonth(d.getUTCMonth() + n);
-  return ledgerMonth(d.getTime());
-}
 
 function partitionName(month: string): string {
   return `applied_events_${month.slice(0, 7).replace('-', '_')}`;
@@ -33,10 +19,10 @@ function partitionName(month: string): string {
  * the months whose partition could not be made because the default partition holds rows of them.
  */
 export async function ensureLedgerPartitions(pool: Pool, options: { now?: number; ahead?: number } = {}): Promise<string[]> {
-  const first = ledgerMonth(options.now ?? Date.now());
+  const first = utcMonthOf(options.now ?? Date.now());
   const blocked: string[] = [];
   for (let i = 0; i <= (options.ahead ?? 2); i++) {
-    const month = addMonths(first, i);
+    const month = addUtcMonths(first, i);
     const { rows } = await pool.query<{ name: string | null }>('SELECT tl_ledger_partition($1::date) AS name', [month]);
     if (rows[0]?.name === null) blocked.push(month.slice(0, 7));
   }
@@ -100,6 +86,8 @@ export interface ArchiveOptions {
   drop?: boolean;
   /** The clock (epoch ms). */
   now?: number;
+  /** Sessions sealed per ledger transaction (default 5,000). */
+  chunkSize?: number;
   hooks?: LedgerHooks;
 }
 
@@ -116,7 +104,7 @@ export interface ArchiveOptions {
  * Billing and analytics do not change: they read trace_sessions, which keeps every total.
  */
 export async function archiveLedgerMonth(pool: Pool, month: string, options: ArchiveOptions): Promise<ArchiveResult> {
-  const first = parseLedgerMonth(month);
+  const first = parseMonth(month);
   // One archive at a time: held on a connection of its own for the whole archive.
   const lock = await pool.connect();
   try {
@@ -138,7 +126,7 @@ const ARCHIVE_LOCK_KEY = '8389130102438586486';
 async function archive(pool: Pool, month: string, first: string, options: ArchiveOptions): Promise<ArchiveResult> {
   const name = partitionName(first);
   const now = options.now ?? Date.now();
-  const end = new Date(`${addMonths(first, 1)}T00:00:00Z`).getTime();
+  const end = new Date(`${addUtcMonths(first, 1)}T00:00:00Z`).getTime();
   const { rows: attached } = await pool.query<{ ok: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                     WHERE i.inhparent = 'applied_events'::regclass AND c.relname = $1) AS ok`,
@@ -154,7 +142,7 @@ async function archive(pool: Pool, month: string, first: string, options: Archiv
   }
   const { rows: def } = await pool.query<{ n: string }>(
     `SELECT count(*)::text AS n FROM applied_events_default WHERE ledger_month >= $1::date AND ledger_month < $2::date`,
-    [first, addMonths(first, 1)],
+    [first, addUtcMonths(first, 1)],
   );
   if (Number(def[0]?.n) > 0) throw new TraceLedgerError('TL_LEDGER_ARCHIVE_REFUSED', `${def[0]?.n} ledger rows of ${month} are in applied_events_default; move them into the month's partition first`);
   const { rows: open } = await pool.query<{ backfill_id: string }>(
@@ -165,14 +153,19 @@ async function archive(pool: Pool, month: string, first: string, options: Archiv
   if (open.length > 0) throw new TraceLedgerError('TL_LEDGER_ARCHIVE_REFUSED', `${month} holds events of open backfills (${open.map((r) => r.backfill_id).join(', ')}); close or revert them first`);
 
   let sessions = 0;
+  // One pass over ledger_sessions in key order (its primary key), a chunk after the last one sealed:
+  // no session of the month is missed (new sessions take the current month, never this one).
+  let after: SessionRef | null = null;
   for (;;) {
     const { rows } = await pool.query<{ tenant_id: string; session_id: string }>(
-      `SELECT tenant_id, session_id FROM ledger_sessions WHERE ledger_month = $1::date
-       ORDER BY tenant_id COLLATE "C", session_id COLLATE "C" LIMIT ${SEAL_CHUNK}`,
-      [first],
+      `SELECT tenant_id, session_id FROM ledger_sessions
+       WHERE ledger_month = $1::date AND ($2::text IS NULL OR (tenant_id, session_id) > ($2::text, $3::text))
+       ORDER BY tenant_id, session_id LIMIT $4`,
+      [first, after?.tenantId ?? null, after?.sessionId ?? null, options.chunkSize ?? 5000],
     );
     if (rows.length === 0) break;
     const chunk: SessionRef[] = rows.map((r) => ({ tenantId: r.tenant_id, sessionId: r.session_id }));
+    after = chunk[chunk.length - 1] as SessionRef;
     sessions += await inLedgerTransaction(
       pool,
       async (tx) => {

@@ -2,12 +2,12 @@ import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject, it, expect } from 'vitest';
-import { traceEvent } from '@traceledger/core';
+import { traceEvent, utcMonthOf } from '@traceledger/core';
 import { uid } from '../../../tests/helpers/world.js';
 import { registerCleanup } from '../../../tests/helpers/cleanup.js';
 import { applyEvents } from './ledger/apply.js';
 import { recomputeSessions } from './ledger/recompute.js';
-import { inLedgerTransaction, ledgerMonth } from './ledger/tx.js';
+import { inLedgerTransaction } from './ledger/tx.js';
 import { MIGRATIONS_DIR, dropDatabase, migrate } from './migrate.js';
 import { createPool } from './pool.js';
 import { verifyLedger } from './verify.js';
@@ -94,5 +94,5 @@ it('moves an existing ledger into monthly partitions, keeping every row, key and
   // A new session takes the current month.
   await applyEvents(pool, [{ event: traceEvent({ eventId: 'n1', tenantId: t, sessionId: 'new', type: 'llm.usage', occurredAtMs: Date.now(), inputTokens: 1 }) }]);
   const { rows: fresh } = await pool.query<{ part: string }>(`SELECT tableoid::regclass::text AS part FROM applied_events WHERE event_id = 'n1'`);
-  expect(fresh[0]?.part).toBe(`applied_events_${ledgerMonth(Date.now()).slice(0, 7).replace('-', '_')}`);
+  expect(fresh[0]?.part).toBe(`applied_events_${utcMonthOf(Date.now()).slice(0, 7).replace('-', '_')}`);
 });

@@ -1,10 +1,10 @@
 import type { Pool } from 'pg';
-import { backfillArrival, formatMoney, type PriceBook } from '@traceledger/core';
+import { backfillArrival, formatMoney, utcMonthOf, type PriceBook } from '@traceledger/core';
 import { loadPriceBook } from './price-book.js';
 import type { RefusedEvent, SourcedEvent } from './ledger/apply.js';
 import { recomputeSessions } from './ledger/recompute.js';
 import { STORED_COLUMNS, eventKey, insertShadowRows, storedEntry, type NewLedgerRow, type StoredRow } from './ledger/rows.js';
-import { inLedgerTransaction, ledgerMonth, sessionRefKey, type LedgerTx } from './ledger/tx.js';
+import { inLedgerTransaction, sessionRefKey, type LedgerTx } from './ledger/tx.js';
 import { inTransaction } from './transaction.js';
 
 /** The schema a replay records into; dropped and made anew by every replay. */
@@ -70,7 +70,7 @@ export async function foldIntoShadow(pool: Pool, shadow: Shadow, batch: readonly
         partition: s.partition ?? null,
         offset: s.offset ?? null,
         // Set to the session's own month by the swap.
-        month: ledgerMonth(Date.now()),
+        month: utcMonthOf(Date.now()),
       });
     });
     // Live copies first, so a row that arrived both ways is recorded live.

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { inTransaction } from '../transaction.js';
-import { TraceLedgerError, compareIds, type BackfillInfo, type BackfillState } from '@traceledger/core';
+import { TraceLedgerError, compareIds, utcMonthOf, type BackfillInfo, type BackfillState } from '@traceledger/core';
 
 /** A session, as the ledger locks and recomputes it. */
 export interface SessionRef {
@@ -145,7 +145,7 @@ export class LedgerTx {
          SELECT t, sid, $3::date FROM unnest($1::text[], $2::text[]) AS k(t, sid) ORDER BY t COLLATE "C", sid COLLATE "C"
          ON CONFLICT (tenant_id, session_id) DO UPDATE SET changes = s.changes + 1, ledger_month = coalesce(s.ledger_month, EXCLUDED.ledger_month)
          RETURNING tenant_id, session_id, owner, to_char(ledger_month, 'YYYY-MM-DD') AS month, archived`,
-        [chunk.map((s) => s.tenantId), chunk.map((s) => s.sessionId), ledgerMonth(this.now())],
+        [chunk.map((s) => s.tenantId), chunk.map((s) => s.sessionId), utcMonthOf(this.now())],
       );
       for (const r of rows) {
         const k = sessionRefKey({ tenantId: r.tenant_id, sessionId: r.session_id });
@@ -199,11 +199,6 @@ export interface LedgerHooks {
   now?(): number;
 }
 
-/** The ledger month ('YYYY-MM-01', UTC) of an instant: the partition a session first seen then goes to. */
-export function ledgerMonth(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 7)}-01`;
-}
-
 /**
  * The one transaction helper of the ledger: BEGIN, rollup deltas deferred to one sorted flush
  * just before COMMIT (the last step of the concurrency rule), ROLLBACK on any error (inTransaction).
@@ -226,7 +221,7 @@ export async function inLedgerTransaction<T>(
     {
       // One round trip: BEGIN, deferred rollups and, when asked, the price-book lock (level 1).
       begin: async (client) => {
-        const ledgerTx = new LedgerTx(client, hooks?.now === undefined ? Date.now : () => (hooks.now as () => number)());
+        const ledgerTx = new LedgerTx(client, () => hooks?.now?.() ?? Date.now());
         tx = ledgerTx;
         const begin = "BEGIN; SET LOCAL traceledger.defer_rollup = 'on'";
         if (options.priceBook === undefined) await client.query(begin);
